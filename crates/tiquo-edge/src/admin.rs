@@ -1,0 +1,141 @@
+//! The admin commands: they act on the same database and key as the server,
+//! print JSON on stdout and return errors for `main` to print on stderr.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::auth::TokenRequest;
+use crate::cli::{CreateCustomer, CustomersCommand, GetCustomer, IssueToken, LinkCustomer};
+use crate::config::{Config, ConfigArgs};
+use crate::domain::{CustomerFields, DisplayName, Email, PersonName, Phone};
+use crate::store::{NewCustomer, Store, StoreError};
+
+/// `tiquo-edge migrate`.
+pub async fn migrate(args: ConfigArgs) -> anyhow::Result<String> {
+    let config = Config::resolve(args)?;
+    let store = open_store(&config).await?;
+    store.close().await;
+    Ok(json!({ "migrated": true, "database": config.database_kind.name() }).to_string())
+}
+
+/// `tiquo-edge customers …`.
+pub async fn customers(command: CustomersCommand) -> anyhow::Result<String> {
+    match command {
+        CustomersCommand::Create(args) => create_customer(args).await,
+        CustomersCommand::Link(args) => link_customer(args).await,
+        CustomersCommand::Get(args) => get_customer(args).await,
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, config.database_kind).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn checked_name(field: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
+    value
+        .map(|v| PersonName::parse(field, &v).map(|n| n.as_str().to_owned()))
+        .transpose()
+        .map_err(anyhow::Error::msg)
+}
+
+async fn create_customer(args: CreateCustomer) -> anyhow::Result<String> {
+    let config = Config::resolve(args.config)?;
+    let email = Email::parse(&args.email).map_err(anyhow::Error::msg)?;
+    let first_name = checked_name("--first-name", args.first_name)?;
+    let last_name = checked_name("--last-name", args.last_name)?;
+    let phone = args
+        .phone
+        .map(|p| Phone::parse(&p).map(|p| p.as_str().to_owned()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if args.organization.trim().is_empty() {
+        anyhow::bail!("--organization must not be empty");
+    }
+    let display_name = DisplayName::from_parts(first_name.as_deref(), last_name.as_deref());
+    let link = args
+        .subject
+        .map(|subject| (args.issuer.unwrap_or_else(|| config.offline_issuer()), subject));
+    let store = open_store(&config).await?;
+    let created = store
+        .create_customer(NewCustomer {
+            organization_id: args.organization,
+            email_normalized: email.normalized(),
+            email: email.as_str().to_owned(),
+            fields: CustomerFields {
+                first_name,
+                last_name,
+                display_name,
+                phone,
+                profile_photo: None,
+            },
+            link,
+        })
+        .await
+        .map_err(store_error)?;
+    store.close().await;
+    Ok(serde_json::to_string_pretty(&created.to_wire())?)
+}
+
+async fn link_customer(args: LinkCustomer) -> anyhow::Result<String> {
+    let config = Config::resolve(args.config)?;
+    let issuer = args.issuer.unwrap_or_else(|| config.offline_issuer());
+    let store = open_store(&config).await?;
+    let customer = store
+        .link(&args.customer, &issuer, &args.subject)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => anyhow::anyhow!("no customer with id {}", args.customer),
+            other => store_error(other),
+        })?;
+    store.close().await;
+    Ok(serde_json::to_string_pretty(&json!({
+        "customerId": customer.id,
+        "organizationId": customer.organization_id,
+        "issuer": issuer,
+        "subject": args.subject,
+    }))?)
+}
+
+async fn get_customer(args: GetCustomer) -> anyhow::Result<String> {
+    let config = Config::resolve(args.config)?;
+    let store = open_store(&config).await?;
+    let customer = store.customer(&args.id).await.map_err(|e| match e {
+        StoreError::NotFound => anyhow::anyhow!("no customer with id {}", args.id),
+        other => store_error(other),
+    })?;
+    store.close().await;
+    Ok(serde_json::to_string_pretty(&customer.to_wire())?)
+}
+
+fn store_error(error: StoreError) -> anyhow::Error {
+    match error {
+        StoreError::Conflict(what) => anyhow::anyhow!(what),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `tiquo-edge token issue`.
+pub async fn issue_token(args: IssueToken) -> anyhow::Result<String> {
+    let config = Config::resolve(args.config)?;
+    if args.subject.trim().is_empty() {
+        anyhow::bail!("--subject must not be empty");
+    }
+    if args.organization.trim().is_empty() {
+        anyhow::bail!("--organization must not be empty");
+    }
+    let key = crate::load_signing_key(&config).await?;
+    let token = key
+        .issue(&TokenRequest {
+            issuer: config.offline_issuer(),
+            audience: config.jwt_audience.clone(),
+            subject: args.subject,
+            email: args.email,
+            organization_id: args.organization,
+            ttl_secs: args.ttl,
+            token_source: "admin".to_owned(),
+        })
+        .context("cannot issue the token")?;
+    Ok(if args.json { serde_json::to_string(&token)? } else { token.access_token })
+}

@@ -1,0 +1,82 @@
+//! Stable machine-readable error codes. Clients branch on these, never on the
+//! human-readable message, so a code is never renamed once published.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Every `code` the Client API can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: the bearer token is missing, malformed, expired or not trusted.
+    InvalidToken,
+    /// 400: the token is valid but no customer is linked to it.
+    NoCustomerProfile,
+    /// 400: one named field has a wrong value or type, or is not allowed.
+    InvalidField,
+    /// 400: the request as a whole is malformed (bad JSON, wrong content type, not an object).
+    InvalidRequest,
+    /// 412: `If-Match` did not match the current version.
+    PreconditionFailed,
+    /// 413: the request body is too large.
+    PayloadTooLarge,
+    /// 404: no such route or resource.
+    NotFound,
+    /// 405: the route exists but not for this method.
+    MethodNotAllowed,
+    /// 500: something failed on the server; details are in its log.
+    InternalError,
+    /// A code this version of the contract does not know (newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The wire spelling, e.g. `invalid_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidToken => "invalid_token",
+            Self::NoCustomerProfile => "no_customer_profile",
+            Self::InvalidField => "invalid_field",
+            Self::InvalidRequest => "invalid_request",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::InternalError => "internal_error",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_spelling_matches_serde() {
+        for code in [
+            ErrorCode::InvalidToken,
+            ErrorCode::NoCustomerProfile,
+            ErrorCode::InvalidField,
+            ErrorCode::InvalidRequest,
+            ErrorCode::PreconditionFailed,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::InternalError,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        let unknown: ErrorCode = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(unknown, ErrorCode::Unknown);
+    }
+}
