@@ -8,7 +8,7 @@ use crate::auth::TokenRequest;
 use crate::cli::{CreateCustomer, CustomersCommand, GetCustomer, IssueToken, LinkCustomer};
 use crate::config::{Config, ConfigArgs};
 use crate::domain::{CustomerFields, DisplayName, Email, PersonName, Phone};
-use crate::store::{NewCustomer, Store, StoreError};
+use crate::store::{NewCustomer, Store, StoreError, Totals};
 
 /// `tiquo-edge migrate`.
 pub async fn migrate(args: ConfigArgs) -> anyhow::Result<String> {
@@ -54,9 +54,12 @@ async fn create_customer(args: CreateCustomer) -> anyhow::Result<String> {
         anyhow::bail!("--organization must not be empty");
     }
     let display_name = DisplayName::from_parts(first_name.as_deref(), last_name.as_deref());
-    let link = args
-        .subject
-        .map(|subject| (args.issuer.unwrap_or_else(|| config.offline_issuer()), subject));
+    let link = args.subject.map(|subject| {
+        (
+            args.issuer.unwrap_or_else(|| config.offline_issuer()),
+            subject,
+        )
+    });
     let store = open_store(&config).await?;
     let created = store
         .create_customer(NewCustomer {
@@ -69,6 +72,11 @@ async fn create_customer(args: CreateCustomer) -> anyhow::Result<String> {
                 display_name,
                 phone,
                 profile_photo: None,
+            },
+            totals: Totals {
+                orders: args.total_orders,
+                spent_minor: args.total_spent.minor(),
+                lifetime_value_minor: args.lifetime_value.minor(),
             },
             link,
         })
@@ -137,5 +145,9 @@ pub async fn issue_token(args: IssueToken) -> anyhow::Result<String> {
             token_source: "admin".to_owned(),
         })
         .context("cannot issue the token")?;
-    Ok(if args.json { serde_json::to_string(&token)? } else { token.access_token })
+    Ok(if args.json {
+        serde_json::to_string(&token)?
+    } else {
+        token.access_token
+    })
 }

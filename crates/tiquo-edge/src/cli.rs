@@ -3,7 +3,15 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use tiquo_types::Money;
+
 use crate::config::ConfigArgs;
+
+fn parse_amount(text: &str) -> Result<Money, String> {
+    Money::parse_major(text)
+        .filter(|m| m.minor() >= 0)
+        .ok_or_else(|| format!("'{text}' is not an amount like 150 or 150.00"))
+}
 
 /// tiquo-edge: the Tiquo Client API server and its admin commands.
 #[derive(Debug, Parser)]
@@ -65,6 +73,15 @@ pub struct CreateCustomer {
     /// Organization.
     #[arg(long, default_value = crate::auth::DEFAULT_ORGANIZATION)]
     pub organization: String,
+    /// Orders placed so far (for imports and demos).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub total_orders: i64,
+    /// Total spent, in major units with at most two decimals (e.g. 150.00).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    pub total_spent: Money,
+    /// Lifetime value, in major units with at most two decimals (e.g. 200.00).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    pub lifetime_value: Money,
     /// Link this token subject to the new customer.
     #[arg(long)]
     pub subject: Option<String>,

@@ -65,7 +65,10 @@ impl fmt::Debug for ConfigArgs {
         f.debug_struct("ConfigArgs")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("public_url", &self.public_url)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
@@ -95,12 +98,15 @@ impl FromStr for TrustedIssuer {
         if issuer.is_empty() {
             return Err(format!("empty issuer in '{text}'"));
         }
-        let jwks_url = Url::parse(url.trim())
-            .map_err(|e| format!("bad JWKS URL '{}': {e}", url.trim()))?;
+        let jwks_url =
+            Url::parse(url.trim()).map_err(|e| format!("bad JWKS URL '{}': {e}", url.trim()))?;
         if !matches!(jwks_url.scheme(), "http" | "https") {
             return Err(format!("JWKS URL '{jwks_url}' must be http or https"));
         }
-        Ok(Self { issuer: issuer.to_owned(), jwks_url })
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            jwks_url,
+        })
     }
 }
 
@@ -164,9 +170,8 @@ impl fmt::Debug for Config {
 impl Config {
     /// Checks the arguments, fills in derived defaults and creates the data directory.
     pub fn resolve(args: ConfigArgs) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| {
-            format!("cannot create data directory {}", args.data_dir.display())
-        })?;
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
         let database_url = match args.database_url {
             Some(url) => url,
             None => sqlite_url_for(&args.data_dir.join("tiquo.db")),
@@ -252,9 +257,8 @@ fn normalize_database_url(url: &str) -> anyhow::Result<(String, DatabaseKind)> {
         };
         Ok((url, DatabaseKind::Sqlite))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Url::parse(url).map_err(|e| {
-            anyhow::anyhow!("invalid --database-url '{}': {e}", redact_url(url))
-        })?;
+        Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("invalid --database-url '{}': {e}", redact_url(url)))?;
         Ok((url.to_owned(), DatabaseKind::Postgres))
     } else {
         bail!(
@@ -293,7 +297,9 @@ mod tests {
 
     #[test]
     fn trusted_issuer_parses() {
-        let t: TrustedIssuer = "https://idp.example=https://idp.example/jwks".parse().unwrap();
+        let t: TrustedIssuer = "https://idp.example=https://idp.example/jwks"
+            .parse()
+            .unwrap();
         assert_eq!(t.issuer, "https://idp.example");
         assert_eq!(t.jwks_url.as_str(), "https://idp.example/jwks");
         assert!("no-equals".parse::<TrustedIssuer>().is_err());
@@ -304,7 +310,10 @@ mod tests {
     #[test]
     fn database_urls() {
         let (url, kind) = normalize_database_url("sqlite://data/x.db").unwrap();
-        assert_eq!((url.as_str(), kind), ("sqlite://data/x.db?mode=rwc", DatabaseKind::Sqlite));
+        assert_eq!(
+            (url.as_str(), kind),
+            ("sqlite://data/x.db?mode=rwc", DatabaseKind::Sqlite)
+        );
         let (_, kind) = normalize_database_url("postgres://u@h/db").unwrap();
         assert_eq!(kind, DatabaseKind::Postgres);
         assert!(normalize_database_url("mysql://h/db").is_err());
@@ -315,15 +324,20 @@ mod tests {
     fn secrets_are_redacted() {
         let r = redact_url("postgres://user:hunter2@db/app");
         assert!(!r.contains("hunter2"), "{r}");
-        assert!(normalize_database_url("mysql://u:hunter2@h/db")
-            .unwrap_err()
-            .to_string()
-            .contains("***"));
+        assert!(
+            normalize_database_url("mysql://u:hunter2@h/db")
+                .unwrap_err()
+                .to_string()
+                .contains("***")
+        );
     }
 
     #[test]
     fn public_url_is_checked() {
-        assert_eq!(check_public_url("https://edge.example/").unwrap(), "https://edge.example");
+        assert_eq!(
+            check_public_url("https://edge.example/").unwrap(),
+            "https://edge.example"
+        );
         assert!(check_public_url("not a url").is_err());
         assert!(check_public_url("ftp://x").is_err());
     }

@@ -46,7 +46,10 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 naming one field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidField { field: field.into(), message: message.into() }
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The HTTP status.

@@ -59,8 +59,18 @@ impl Application {
             &config.trusted_issuers,
             http,
         );
-        let state = AppState { store, verifier: Arc::new(verifier), signing_key };
-        Ok(Self { listener, address, public_url, issuer, state })
+        let state = AppState {
+            store,
+            verifier: Arc::new(verifier),
+            signing_key,
+        };
+        Ok(Self {
+            listener,
+            address,
+            public_url,
+            issuer,
+            state,
+        })
     }
 
     /// The bound address.
@@ -79,7 +89,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let app = api::router(self.state);
         axum::serve(self.listener, app)

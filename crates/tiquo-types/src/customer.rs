@@ -149,6 +149,9 @@ mod tests {
         assert_eq!(u.phone, Some(None));
         assert_eq!(u.profile_photo, None);
         assert_eq!(serde_json::to_string(&u).unwrap(), r#"{"phone":null}"#);
-        assert_eq!(serde_json::to_string(&ProfileUpdate::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&ProfileUpdate::default()).unwrap(),
+            "{}"
+        );
     }
 }

@@ -74,9 +74,18 @@ mod tests {
 
     #[test]
     fn renders_two_decimals() {
-        assert_eq!(serde_json::to_string(&Money::from_minor(15000)).unwrap(), "150.00");
-        assert_eq!(serde_json::to_string(&Money::from_minor(5)).unwrap(), "0.05");
-        assert_eq!(serde_json::to_string(&Money::from_minor(-1234)).unwrap(), "-12.34");
+        assert_eq!(
+            serde_json::to_string(&Money::from_minor(15000)).unwrap(),
+            "150.00"
+        );
+        assert_eq!(
+            serde_json::to_string(&Money::from_minor(5)).unwrap(),
+            "0.05"
+        );
+        assert_eq!(
+            serde_json::to_string(&Money::from_minor(-1234)).unwrap(),
+            "-12.34"
+        );
     }
 
     #[test]

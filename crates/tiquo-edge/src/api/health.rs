@@ -16,5 +16,7 @@ pub fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.store.ping().await?;
-    Ok(envelope_json(json!({ "status": "ok", "database": state.store.kind().name() })))
+    Ok(envelope_json(
+        json!({ "status": "ok", "database": state.store.kind().name() }),
+    ))
 }

@@ -33,15 +33,17 @@ pub fn router(state: AppState) -> Router {
         .nest(CLIENT_API, client_api)
         .merge(keys::router())
         .merge(health::router())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            // The route template, not the raw URI: paths may one day carry
-            // capabilities, and templates group well in log queries.
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("<unmatched>", MatchedPath::as_str);
-            tracing::info_span!("request", method = %request.method(), route)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // The route template, not the raw URI: paths may one day carry
+                // capabilities, and templates group well in log queries.
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("<unmatched>", MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
         .with_state(state);
 
     // Routing happens inside `routes`; the layers below see its final answer,
@@ -58,8 +60,18 @@ pub fn router(state: AppState) -> Router {
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::PATCH, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+        .allow_methods([
+            Method::GET,
+            Method::PATCH,
+            Method::POST,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+        ])
         .expose_headers([header::ETAG, HeaderName::from_static("www-authenticate")])
         .max_age(Duration::from_secs(600))
 }

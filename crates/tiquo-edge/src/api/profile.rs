@@ -25,11 +25,17 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/profile", get(get_profile).patch(patch_profile))
 }
 
-async fn get_profile(State(state): State<AppState>, identity: Identity) -> Result<Response, ApiError> {
+async fn get_profile(
+    State(state): State<AppState>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
     let customer = state.store.customer_for(&identity).await?;
     let version = customer.as_ref().map(|c| c.version);
     let response = envelope_json(ProfileData {
-        user: User { id: identity.subject, email: identity.email },
+        user: User {
+            id: identity.subject,
+            email: identity.email,
+        },
         customer: customer.as_ref().map(CustomerRecord::to_wire),
     });
     Ok(match version {
@@ -64,7 +70,11 @@ async fn patch_profile(
             return Ok(updated(&customer));
         }
         let fields = patch.apply(&customer.fields());
-        match state.store.update_customer(&customer.id, customer.version, &fields).await? {
+        match state
+            .store
+            .update_customer(&customer.id, customer.version, &fields)
+            .await?
+        {
             Some(saved) => {
                 tracing::info!(customer_id = %saved.id, version = saved.version, "profile updated");
                 return Ok(updated(&saved));
@@ -79,7 +89,12 @@ async fn patch_profile(
 }
 
 fn updated(customer: &CustomerRecord) -> Response {
-    with_etag(envelope_json(UpdatedCustomer { customer: customer.to_wire() }), customer.version)
+    with_etag(
+        envelope_json(UpdatedCustomer {
+            customer: customer.to_wire(),
+        }),
+        customer.version,
+    )
 }
 
 /// The request body as JSON, refusing other content types and bad syntax.

@@ -11,7 +11,11 @@ use crate::clock;
 pub fn envelope_json<T: Serialize>(data: T) -> Response {
     json_response(
         StatusCode::OK,
-        &SuccessEnvelope { success: true, data, timestamp: clock::now_iso() },
+        &SuccessEnvelope {
+            success: true,
+            data,
+            timestamp: clock::now_iso(),
+        },
     )
 }
 

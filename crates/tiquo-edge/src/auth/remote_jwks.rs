@@ -83,7 +83,10 @@ impl RemoteJwks {
             .send()
             .await?
             .error_for_status()?;
-        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
             anyhow::bail!("JWKS document is larger than {MAX_JWKS_BYTES} bytes");
         }
         let body = response.bytes().await?;
@@ -129,7 +132,11 @@ fn to_verify_key(jwk: &Jwk) -> Option<VerifyKey> {
         return None;
     }
     let key = DecodingKey::from_jwk(jwk).ok()?;
-    Some(VerifyKey { kid: jwk.common.key_id.clone(), algorithm, key: Arc::new(key) })
+    Some(VerifyKey {
+        kid: jwk.common.key_id.clone(),
+        algorithm,
+        key: Arc::new(key),
+    })
 }
 
 #[cfg(test)]

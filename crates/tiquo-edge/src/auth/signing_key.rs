@@ -29,7 +29,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +107,12 @@ impl SigningKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let decoding = DecodingKey::from_jwk(&jwk)
             .map_err(|e| anyhow::anyhow!("cannot build the verification key: {e}"))?;
-        Ok(Self { kid, encoding, decoding, jwk })
+        Ok(Self {
+            kid,
+            encoding,
+            decoding,
+            jwk,
+        })
     }
 
     /// The key id (RFC 7638 thumbprint of the public key).
@@ -144,7 +151,10 @@ impl SigningKey {
         header.kid = Some(self.kid.clone());
         let access_token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .context("signing the access token failed")?;
-        Ok(IssuedToken { access_token, expires_at })
+        Ok(IssuedToken {
+            access_token,
+            expires_at,
+        })
     }
 }
 

@@ -114,9 +114,19 @@ impl Verifier {
         }];
         let trusted = trusted
             .iter()
-            .map(|t| (t.issuer.clone(), RemoteJwks::new(t.jwks_url.clone(), http.clone())))
+            .map(|t| {
+                (
+                    t.issuer.clone(),
+                    RemoteJwks::new(t.jwks_url.clone(), http.clone()),
+                )
+            })
             .collect();
-        Self { audience, builtin_issuer, builtin_keys, trusted }
+        Self {
+            audience,
+            builtin_issuer,
+            builtin_keys,
+            trusted,
+        }
     }
 
     /// The built-in issuer's `iss`.

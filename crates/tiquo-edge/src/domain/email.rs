@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(Email::parse(" A@Example.com ").unwrap().normalized(), "a@example.com");
+        assert_eq!(
+            Email::parse(" A@Example.com ").unwrap().normalized(),
+            "a@example.com"
+        );
         for bad in ["", "a", "a@", "@b", "a@b@c", "a b@c", "a@\u{7}b"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

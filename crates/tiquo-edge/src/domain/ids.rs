@@ -20,6 +20,10 @@ mod tests {
         let b = random_id("cust_", 16);
         assert_ne!(a, b);
         assert_eq!(a.len(), 5 + 22);
-        assert!(a[5..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a[5..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 }

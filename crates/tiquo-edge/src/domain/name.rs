@@ -12,12 +12,16 @@ pub struct DisplayName(String);
 
 fn parse_bounded(field: &str, raw: &str, max: usize) -> Result<String, String> {
     if has_control(raw) {
-        return Err(format!("{field} must not contain control characters (tabs, newlines, …)"));
+        return Err(format!(
+            "{field} must not contain control characters (tabs, newlines, …)"
+        ));
     }
     let trimmed = raw.trim();
     let count = trimmed.chars().count();
     if count == 0 || count > max {
-        return Err(format!("{field} must be 1 to {max} characters long after trimming"));
+        return Err(format!(
+            "{field} must be 1 to {max} characters long after trimming"
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -68,7 +72,10 @@ mod tests {
 
     #[test]
     fn trims_and_counts_characters() {
-        assert_eq!(PersonName::parse("firstName", "  John ").unwrap().as_str(), "John");
+        assert_eq!(
+            PersonName::parse("firstName", "  John ").unwrap().as_str(),
+            "John"
+        );
         assert!(PersonName::parse("firstName", "   ").is_err());
         assert!(PersonName::parse("firstName", "").is_err());
         // 100 multi-byte characters are fine, 101 are not.
@@ -88,8 +95,14 @@ mod tests {
 
     #[test]
     fn derives_display_name() {
-        assert_eq!(DisplayName::from_parts(Some("John"), Some("Smith")).unwrap(), "John Smith");
-        assert_eq!(DisplayName::from_parts(None, Some("Smith")).unwrap(), "Smith");
+        assert_eq!(
+            DisplayName::from_parts(Some("John"), Some("Smith")).unwrap(),
+            "John Smith"
+        );
+        assert_eq!(
+            DisplayName::from_parts(None, Some("Smith")).unwrap(),
+            "Smith"
+        );
         assert_eq!(DisplayName::from_parts(Some("John"), None).unwrap(), "John");
         assert_eq!(DisplayName::from_parts(None, None), None);
     }

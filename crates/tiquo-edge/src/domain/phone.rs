@@ -6,8 +6,7 @@ use super::has_control;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
-const RULE: &str =
-    "phone must be + followed by 7 to 15 digits, the first not 0 (spaces, dots, dashes and parentheses are ignored)";
+const RULE: &str = "phone must be + followed by 7 to 15 digits, the first not 0 (spaces, dots, dashes and parentheses are ignored)";
 
 impl Phone {
     /// Accepts `+1 (234) 567-890` and stores `+1234567890`.
@@ -26,7 +25,11 @@ impl Phone {
         let ok = (7..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if ok { Ok(Self(compact)) } else { Err(RULE.to_owned()) }
+        if ok {
+            Ok(Self(compact))
+        } else {
+            Err(RULE.to_owned())
+        }
     }
 
     /// The compact form.
@@ -42,9 +45,15 @@ mod tests {
     #[test]
     fn accepts_and_compacts() {
         assert_eq!(Phone::parse("+1234567890").unwrap().as_str(), "+1234567890");
-        assert_eq!(Phone::parse(" +44 (20) 7946.0958 ").unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            Phone::parse(" +44 (20) 7946.0958 ").unwrap().as_str(),
+            "+442079460958"
+        );
         assert_eq!(Phone::parse("+1234567").unwrap().as_str(), "+1234567");
-        assert_eq!(Phone::parse("+123456789012345").unwrap().as_str(), "+123456789012345");
+        assert_eq!(
+            Phone::parse("+123456789012345").unwrap().as_str(),
+            "+123456789012345"
+        );
     }
 
     #[test]

@@ -33,7 +33,13 @@ pub struct ProfilePatch {
 }
 
 /// The fields PATCH accepts, in the order error messages list them.
-pub const FIELDS: [&str; 5] = ["firstName", "lastName", "displayName", "phone", "profilePhoto"];
+pub const FIELDS: [&str; 5] = [
+    "firstName",
+    "lastName",
+    "displayName",
+    "phone",
+    "profilePhoto",
+];
 
 impl ProfilePatch {
     /// Parses a JSON document; the first problem found is the error.
@@ -48,7 +54,10 @@ impl ProfilePatch {
         if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(ApiError::field(
                 unknown.clone(),
-                format!("Unknown field '{unknown}'; allowed fields: {}", FIELDS.join(", ")),
+                format!(
+                    "Unknown field '{unknown}'; allowed fields: {}",
+                    FIELDS.join(", ")
+                ),
             ));
         }
         Ok(Self {
@@ -118,7 +127,10 @@ impl ProfilePatch {
 }
 
 /// A field that, when present, must be a string (null is refused).
-fn required_string<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+fn required_string<'a>(
+    map: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
     match map.get(field) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -188,10 +200,14 @@ mod tests {
 
     #[test]
     fn only_present_fields_change() {
-        let out = ProfilePatch::parse(&json!({"phone": null})).unwrap().apply(&fields());
+        let out = ProfilePatch::parse(&json!({"phone": null}))
+            .unwrap()
+            .apply(&fields());
         assert_eq!(out.phone, None);
         assert_eq!(out.display_name.as_deref(), Some("Annie"));
-        let out = ProfilePatch::parse(&json!({"lastName": "Ray"})).unwrap().apply(&fields());
+        let out = ProfilePatch::parse(&json!({"lastName": "Ray"}))
+            .unwrap()
+            .apply(&fields());
         assert_eq!(out.display_name.as_deref(), Some("Ann Ray"));
         let out = ProfilePatch::parse(&json!({"lastName": "Ray", "displayName": "A.R."}))
             .unwrap()
@@ -202,10 +218,22 @@ mod tests {
 
     #[test]
     fn names_the_field_at_fault() {
-        assert_eq!(field_of(ProfilePatch::parse(&json!({"email": "x"})).unwrap_err()), "email");
-        assert_eq!(field_of(ProfilePatch::parse(&json!({"firstName": null})).unwrap_err()), "firstName");
-        assert_eq!(field_of(ProfilePatch::parse(&json!({"phone": 5})).unwrap_err()), "phone");
-        assert_eq!(field_of(ProfilePatch::parse(&json!({"displayName": ""})).unwrap_err()), "displayName");
+        assert_eq!(
+            field_of(ProfilePatch::parse(&json!({"email": "x"})).unwrap_err()),
+            "email"
+        );
+        assert_eq!(
+            field_of(ProfilePatch::parse(&json!({"firstName": null})).unwrap_err()),
+            "firstName"
+        );
+        assert_eq!(
+            field_of(ProfilePatch::parse(&json!({"phone": 5})).unwrap_err()),
+            "phone"
+        );
+        assert_eq!(
+            field_of(ProfilePatch::parse(&json!({"displayName": ""})).unwrap_err()),
+            "displayName"
+        );
         assert!(matches!(
             ProfilePatch::parse(&json!([1])).unwrap_err(),
             ApiError::InvalidRequest(_)

@@ -94,8 +94,21 @@ pub struct NewCustomer {
     pub email_normalized: String,
     /// Editable fields.
     pub fields: CustomerFields,
+    /// Order totals (zero for a new sign-up; set by imports).
+    pub totals: Totals,
     /// Link this token identity (issuer, subject) at once.
     pub link: Option<(String, String)>,
+}
+
+/// A customer's order totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Orders placed.
+    pub orders: i64,
+    /// Total spent, cents.
+    pub spent_minor: i64,
+    /// Lifetime value, cents.
+    pub lifetime_value_minor: i64,
 }
 
 impl Store {
@@ -120,8 +133,9 @@ impl Store {
         let f = &new.fields;
         let inserted = sqlx::query_as::<_, CustomerRecord>(&format!(
             "INSERT INTO customers (id, organization_id, customer_number, email, email_normalized, \
-             first_name, last_name, display_name, phone, profile_photo, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+             first_name, last_name, display_name, phone, profile_photo, total_orders, total_spent_minor, \
+             lifetime_value_minor, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING {COLUMNS}"
         ))
         .bind(&id)
         .bind(&new.organization_id)
@@ -133,6 +147,9 @@ impl Store {
         .bind(&f.display_name)
         .bind(&f.phone)
         .bind(&f.profile_photo)
+        .bind(new.totals.orders)
+        .bind(new.totals.spent_minor)
+        .bind(new.totals.lifetime_value_minor)
         .bind(now)
         .fetch_one(&mut *tx)
         .await
@@ -155,10 +172,12 @@ impl Store {
 
     /// One customer by id.
     pub async fn customer(&self, id: &str) -> Result<CustomerRecord, StoreError> {
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// The customer linked to this token identity, if any.
@@ -210,7 +229,9 @@ impl Store {
         .bind(email_normalized)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((customer_id,)) = found else { return Ok(None) };
+        let Some((customer_id,)) = found else {
+            return Ok(None);
+        };
         let mut conn = self.pool.acquire().await?;
         insert_link(
             &mut conn,
@@ -235,7 +256,14 @@ impl Store {
     ) -> Result<CustomerRecord, StoreError> {
         let customer = self.customer(customer_id).await?;
         let mut conn = self.pool.acquire().await?;
-        insert_link(&mut conn, &customer.organization_id, issuer, subject, customer_id).await?;
+        insert_link(
+            &mut conn,
+            &customer.organization_id,
+            issuer,
+            subject,
+            customer_id,
+        )
+        .await?;
         let (linked_to,): (String,) = sqlx::query_as(
             "SELECT customer_id FROM account_links \
              WHERE organization_id = $1 AND issuer = $2 AND subject = $3",
@@ -280,7 +308,11 @@ impl Store {
 }
 
 fn qualified_columns() -> String {
-    COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn insert_link(

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions, Connection};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
-pub use customers::{CustomerRecord, NewCustomer};
+pub use customers::{CustomerRecord, NewCustomer, Totals};
 
 use crate::config::{DatabaseKind, redact_url};
 
@@ -79,7 +79,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,6 +96,16 @@ impl Store {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open SQLite database {shown}: {e}"))?;
         }
+        // One direct connection first: a pool hides the cause ("timed out")
+        // behind retries, while this gives "connection refused", "password
+        // authentication failed" or "database does not exist" at once.
+        let probe = tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect(url))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("cannot connect to database {shown}: timed out after 10 s")
+            })?
+            .map_err(|e| anyhow::anyhow!("cannot connect to database {shown}: {e}"))?;
+        probe.close().await.ok();
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DatabaseKind::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))

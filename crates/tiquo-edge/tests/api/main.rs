@@ -1,0 +1,12 @@
+//! Black-box tests: the real application on a loopback port, real HTTP, a real
+//! database. Every test in the `both_backends!` lists runs twice, once on a
+//! fresh SQLite file and once on a fresh PostgreSQL database
+//! (`TIQUO_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Set `TEST_LOG=1` to see the server's log.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod http;
+mod profile;
