@@ -14,7 +14,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, Method, header};
 use axum::middleware;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::state::AppState;
 
@@ -34,15 +35,17 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(health::router())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                // The route template, not the raw URI: paths may one day carry
-                // capabilities, and templates group well in log queries.
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("<unmatched>", MatchedPath::as_str);
-                tracing::info_span!("request", method = %request.method(), route)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    // The route template, not the raw URI: paths may one day carry
+                    // capabilities, and templates group well in log queries.
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("<unmatched>", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state);
 

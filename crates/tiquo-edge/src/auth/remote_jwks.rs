@@ -2,7 +2,7 @@
 //!
 //! Keys are fetched on first use and cached. A token with an unknown `kid`
 //! triggers a refetch (the issuer may have rotated its keys), but at most one
-//! fetch per minute per issuer, so a flood of forged `kid`s cannot turn the
+//! refetch per minute per issuer, so a flood of forged `kid`s cannot turn the
 //! server into a load generator against the issuer. Concurrent misses wait for
 //! one fetch instead of each starting their own.
 
@@ -29,7 +29,16 @@ pub struct RemoteJwks {
     url: Url,
     http: reqwest::Client,
     keys: RwLock<Arc<Vec<VerifyKey>>>,
-    last_fetch: Mutex<Option<Instant>>,
+    fetches: Mutex<FetchState>,
+}
+
+/// Bookkeeping of fetches, held while one is in progress.
+#[derive(Debug, Default)]
+struct FetchState {
+    /// The first fetch has been tried.
+    loaded: bool,
+    /// When the last fetch caused by an unknown `kid` started.
+    last_refetch: Option<Instant>,
 }
 
 impl RemoteJwks {
@@ -39,7 +48,7 @@ impl RemoteJwks {
             url,
             http,
             keys: RwLock::new(Arc::new(Vec::new())),
-            last_fetch: Mutex::new(None),
+            fetches: Mutex::new(FetchState::default()),
         }
     }
 
@@ -48,31 +57,42 @@ impl RemoteJwks {
         select_key(&keys, kid)
     }
 
-    /// The key for `kid`, refetching the JWKS when it is unknown and the last
-    /// fetch is more than [`REFETCH_INTERVAL`] ago.
+    /// The key for `kid`. A cache that was never filled is fetched at once;
+    /// after that, an unknown `kid` triggers a refetch only when the last
+    /// refetch is more than [`REFETCH_INTERVAL`] ago.
     pub async fn find(&self, kid: Option<&str>) -> Option<VerifyKey> {
         if let Some(key) = self.cached(kid) {
             return Some(key);
         }
-        let mut last = self.last_fetch.lock().await;
+        let mut state = self.fetches.lock().await;
         // Another task may have fetched while we waited for the lock.
         if let Some(key) = self.cached(kid) {
             return Some(key);
         }
-        if last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
-            return None;
+        if state.loaded {
+            if state
+                .last_refetch
+                .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL)
+            {
+                return None;
+            }
+            state.last_refetch = Some(Instant::now());
         }
-        *last = Some(Instant::now());
         match self.fetch().await {
             Ok(keys) => {
                 tracing::info!(jwks_url = %self.url, keys = keys.len(), "fetched trusted issuer keys");
                 *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                state.loaded = true;
             }
             Err(error) => {
+                // A failed first load counts as a refetch, so an issuer that is
+                // down is not hammered either.
+                state.loaded = true;
+                state.last_refetch = Some(Instant::now());
                 tracing::warn!(jwks_url = %self.url, error = %error, "cannot fetch trusted issuer keys");
             }
         }
-        drop(last);
+        drop(state);
         self.cached(kid)
     }
 
