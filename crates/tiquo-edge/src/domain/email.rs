@@ -11,9 +11,14 @@ impl Email {
     /// Checks the shape only; whether the address receives mail is not ours to know.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
-        let rule = || format!("'{trimmed}' is not an email address (expected name@domain)");
+        let rule = || {
+            format!(
+                "'{}' is not an email address (expected name@domain)",
+                trimmed.escape_debug()
+            )
+        };
         if trimmed.chars().count() > 254
-            || has_control(trimmed)
+            || has_control(raw)
             || trimmed.chars().any(char::is_whitespace)
         {
             return Err(rule());
@@ -51,7 +56,7 @@ mod tests {
             Email::parse(" A@Example.com ").unwrap().normalized(),
             "a@example.com"
         );
-        for bad in ["", "a", "a@", "@b", "a@b@c", "a b@c", "a@\u{7}b"] {
+        for bad in ["", "a", "a@", "@b", "a@b@c", "a b@c", "a@\u{7}b", "a@b\n"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -2,6 +2,8 @@
 
 use url::{Host, Url};
 
+use super::has_control;
+
 /// An absolute `https` URL (or `http` for a loopback host), at most 2048 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoUrl(String);
@@ -14,9 +16,13 @@ impl PhotoUrl {
 
     /// Checks the URL and keeps it as the client wrote it (trimmed).
     pub fn parse(raw: &str) -> Result<Self, String> {
+        // Control characters are refused anywhere, ends included (trimming
+        // would otherwise hide a tab or newline). The URL parser also silently
+        // drops inner tabs and newlines, so this must come before parsing.
+        if has_control(raw) {
+            return Err(RULE.to_owned());
+        }
         let trimmed = raw.trim();
-        // The URL parser silently drops tabs and newlines, so refuse every
-        // control character and inner whitespace before parsing.
         if trimmed.is_empty()
             || trimmed.chars().count() > Self::MAX
             || trimmed.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -77,6 +83,8 @@ mod tests {
             "/relative/path.jpg",
             "https://exa mple.com/x.jpg",
             "https://example.com/x\n.jpg",
+            "https://example.com/x.jpg\t",
+            "\nhttps://example.com/x.jpg",
             "https://user:pw@example.com/x.jpg",
             "http://localhost.evil.com/x.jpg",
             "",
