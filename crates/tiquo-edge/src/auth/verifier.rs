@@ -129,11 +129,6 @@ impl Verifier {
         }
     }
 
-    /// The built-in issuer's `iss`.
-    pub fn builtin_issuer(&self) -> &str {
-        &self.builtin_issuer
-    }
-
     /// Checks `token` and returns its identity.
     pub async fn verify(&self, token: &str) -> Result<Identity, Rejection> {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
