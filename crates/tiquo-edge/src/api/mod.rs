@@ -3,6 +3,7 @@
 
 mod fallback;
 mod health;
+mod json_body;
 mod keys;
 mod profile;
 mod respond;
@@ -19,6 +20,7 @@ use tracing::Level;
 
 use crate::state::AppState;
 
+pub use json_body::JsonBody;
 pub use respond::{envelope_json, json_response};
 
 /// Largest JSON request body, in bytes.

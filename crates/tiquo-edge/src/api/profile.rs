@@ -1,27 +1,19 @@
 //! `GET /profile` and `PATCH /profile`: the authenticated customer's own record.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
-use serde_json::Value;
 use tiquo_types::{ProfileData, UpdatedCustomer, User};
 
+use super::json_body::JsonBody;
 use super::respond::{envelope_json, etag, with_etag};
 use crate::auth::Identity;
 use crate::domain::ProfilePatch;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::CustomerRecord;
-
-/// Attempts at an update that keeps losing the race to concurrent writers
-/// before giving up (only without `If-Match`; with it, losing means 412).
-/// Every round has a winner, so N simultaneous writers of one profile need at
-/// most N attempts; this bound only stops a pathological livelock.
-const UPDATE_ATTEMPTS: usize = 64;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/profile", get(get_profile).patch(patch_profile))
@@ -50,44 +42,37 @@ async fn patch_profile(
     State(state): State<AppState>,
     identity: Identity,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let patch = ProfilePatch::parse(&json_body(&headers, body)?)?;
+    let patch = ProfilePatch::parse(&body)?;
     let if_match = headers
         .get(header::IF_MATCH)
         .map(|v| v.to_str().unwrap_or_default().to_owned());
 
-    let mut customer = state
+    let customer = state
         .store
         .customer_for(&identity)
         .await?
         .ok_or(ApiError::NoCustomerProfile)?;
-    for _ in 0..UPDATE_ATTEMPTS {
-        if let Some(condition) = &if_match
-            && !if_match_allows(condition, customer.version)
-        {
-            return Err(ApiError::PreconditionFailed);
+    let precondition = |current: &CustomerRecord| match &if_match {
+        Some(condition) if !if_match_allows(condition, current.version) => {
+            Err(ApiError::PreconditionFailed)
         }
-        if patch.is_empty() {
-            return Ok(updated(&customer));
-        }
-        let fields = patch.apply(&customer.fields());
-        match state
-            .store
-            .update_customer(&customer.id, customer.version, &fields)
-            .await?
-        {
-            Some(saved) => {
-                tracing::info!(customer_id = %saved.id, version = saved.version, "profile updated");
-                return Ok(updated(&saved));
-            }
-            // Someone else wrote first: re-read and re-check the precondition.
-            None => customer = state.store.customer(&customer.id).await?,
-        }
+        _ => Ok(()),
+    };
+    if patch.is_empty() {
+        precondition(&customer)?;
+        return Ok(updated(&customer));
     }
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "profile update lost {UPDATE_ATTEMPTS} races in a row"
-    )))
+    let saved = state
+        .store
+        .modify_customer(&customer.id, |current| {
+            precondition(current)?;
+            Ok::<_, ApiError>(patch.apply(&current.fields()))
+        })
+        .await?;
+    tracing::info!(customer_id = %saved.id, version = saved.version, "profile updated");
+    Ok(updated(&saved))
 }
 
 fn updated(customer: &CustomerRecord) -> Response {
@@ -97,33 +82,6 @@ fn updated(customer: &CustomerRecord) -> Response {
         }),
         customer.version,
     )
-}
-
-/// The request body as JSON, refusing other content types and bad syntax.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "The request body is larger than {} bytes",
-                super::JSON_BODY_LIMIT
-            ))
-        } else {
-            ApiError::InvalidRequest("The request body could not be read".to_owned())
-        }
-    })?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::InvalidRequest(format!(
-            "Content-Type must be application/json, not '{}'",
-            if mime.is_empty() { "(none)" } else { mime }
-        )));
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidRequest(format!("The request body is not valid JSON: {e}")))
 }
 
 /// `If-Match` under strong comparison: `*` or a list containing the current tag.

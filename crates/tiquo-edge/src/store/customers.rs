@@ -281,18 +281,34 @@ impl Store {
         Ok(customer)
     }
 
-    /// Writes new editable fields if the row is still at `expected_version`.
-    /// `Ok(None)` means someone else changed it first.
-    pub async fn update_customer(
+    /// Reads the customer under a write lock, lets `change` decide the new
+    /// editable fields from the current row, and writes them, all in one
+    /// transaction. Concurrent modifications of one customer queue on the
+    /// lock (PostgreSQL's row lock, SQLite's write lock), so none is lost and
+    /// none starves, unlike an optimistic retry loop. An error from `change`
+    /// leaves the row untouched.
+    pub async fn modify_customer<E: From<StoreError>>(
         &self,
         id: &str,
-        expected_version: i64,
-        fields: &CustomerFields,
-    ) -> Result<Option<CustomerRecord>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        change: impl FnOnce(&CustomerRecord) -> Result<CustomerFields, E>,
+    ) -> Result<CustomerRecord, E> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        // A write that changes nothing, as the first statement: it takes the
+        // lock on both databases (and avoids SQLite's deferred-transaction
+        // upgrade failure) and returns the current row.
+        let current: CustomerRecord = sqlx::query_as(&format!(
+            "UPDATE customers SET version = version WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        // On error the transaction is dropped, which rolls it back.
+        let fields = change(&current)?;
+        let saved: CustomerRecord = sqlx::query_as(&format!(
             "UPDATE customers SET first_name = $1, last_name = $2, display_name = $3, \
              phone = $4, profile_photo = $5, updated_at_ms = $6, version = version + 1 \
-             WHERE id = $7 AND version = $8 RETURNING {COLUMNS}"
+             WHERE id = $7 RETURNING {COLUMNS}"
         ))
         .bind(&fields.first_name)
         .bind(&fields.last_name)
@@ -301,9 +317,11 @@ impl Store {
         .bind(&fields.profile_photo)
         .bind(clock::now_ms())
         .bind(id)
-        .bind(expected_version)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(saved)
     }
 }
 
