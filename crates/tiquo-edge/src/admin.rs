@@ -28,7 +28,7 @@ pub async fn customers(command: CustomersCommand) -> anyhow::Result<String> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database_url, config.database_kind).await?;
+    let store = Store::connect(config.database_url.expose(), config.database_kind).await?;
     store.migrate().await?;
     Ok(store)
 }

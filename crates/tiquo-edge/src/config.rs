@@ -18,7 +18,7 @@ use url::Url;
 pub const DEFAULT_AUDIENCE: &str = "tiquo-client-api";
 
 /// Settings shared by every subcommand (`serve`, `migrate`, `customers`, `token`).
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "TIQUO_LISTEN", default_value = "127.0.0.1:8080")]
@@ -30,7 +30,7 @@ pub struct ConfigArgs {
 
     /// `sqlite://…` or `postgres://…` [default: sqlite://<data-dir>/tiquo.db]
     #[arg(long, env = "TIQUO_DATABASE_URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 
     /// Base of every URL the API returns [default: http://<listen address>]
     #[arg(long, env = "TIQUO_PUBLIC_URL")]
@@ -60,21 +60,29 @@ pub struct ConfigArgs {
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
 
-impl fmt::Debug for ConfigArgs {
+/// A database URL; its `Debug` hides the password, so configuration can be
+/// logged or printed in errors safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, password included: for connecting, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigArgs")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field(
-                "database_url",
-                &self.database_url.as_deref().map(redact_url),
-            )
-            .field("public_url", &self.public_url)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("jwt_signing_key", &self.jwt_signing_key)
-            .field("trusted_issuers", &self.trusted_issuers)
-            .finish()
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
     }
 }
 
@@ -130,14 +138,14 @@ impl DatabaseKind {
 }
 
 /// The resolved, checked configuration.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// What to bind (`serve` only).
     pub listen: String,
     /// The data directory (exists once [`Config::resolve`] returned).
     pub data_dir: PathBuf,
     /// The database URL, with `mode=rwc` added for SQLite so the file is created.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// The database behind [`Config::database_url`].
     pub database_kind: DatabaseKind,
     /// Explicit public URL, without a trailing slash; `None` means "derive from the listen address".
@@ -152,31 +160,17 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("public_url", &self.public_url)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("jwt_signing_key", &self.jwt_signing_key)
-            .field("trusted_issuers", &self.trusted_issuers)
-            .finish()
-    }
-}
-
 impl Config {
     /// Checks the arguments, fills in derived defaults and creates the data directory.
     pub fn resolve(args: ConfigArgs) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
         let database_url = match args.database_url {
-            Some(url) => url,
+            Some(url) => url.0,
             None => sqlite_url_for(&args.data_dir.join("tiquo.db")),
         };
         let (database_url, database_kind) = normalize_database_url(&database_url)?;
+        let database_url = DatabaseUrl(database_url);
         let public_url = args
             .public_url
             .map(|raw| check_public_url(&raw))
@@ -324,6 +318,8 @@ mod tests {
     fn secrets_are_redacted() {
         let r = redact_url("postgres://user:hunter2@db/app");
         assert!(!r.contains("hunter2"), "{r}");
+        let url: DatabaseUrl = "postgres://user:hunter2@db/app".parse().unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
         assert!(
             normalize_database_url("mysql://u:hunter2@h/db")
                 .unwrap_err()

@@ -45,7 +45,7 @@ impl Application {
         let address = listener.local_addr()?;
         let public_url = config.public_url_bound(address);
         let issuer = config.issuer_for(&public_url);
-        let store = Store::connect(&config.database_url, config.database_kind).await?;
+        let store = Store::connect(config.database_url.expose(), config.database_kind).await?;
         store.migrate().await?;
         let signing_key = Arc::new(load_signing_key(&config).await?);
         let http = reqwest::Client::builder()
