@@ -38,8 +38,10 @@ impl CustomerStatus {
 }
 
 /// The customer as the Client API shows it: exactly the documented fields.
+/// Unknown fields are ignored when decoding, so clients keep working when a
+/// newer server adds one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Customer {
     /// `cust_…`.
     pub id: String,

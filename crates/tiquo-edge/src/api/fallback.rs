@@ -25,9 +25,6 @@ pub async fn envelope_bare_errors(request: Request, next: Next) -> Response {
     let error = match status {
         StatusCode::NOT_FOUND => ApiError::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("The request body is too large (limit 64 KiB)".to_owned())
-        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST => {
             ApiError::InvalidRequest("The request is malformed".to_owned())
         }

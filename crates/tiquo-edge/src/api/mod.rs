@@ -11,7 +11,7 @@ mod respond;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, Method, header};
 use axum::middleware;
 use tower_http::cors::{Any, CorsLayer};
@@ -20,10 +20,7 @@ use tracing::Level;
 
 use crate::state::AppState;
 
-pub use json_body::JsonBody;
-pub use respond::{envelope_json, json_response};
-
-/// Largest JSON request body, in bytes.
+/// Largest JSON request body, in bytes (enforced by [`json_body::JsonBody`]).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// Prefix of the customer-facing API.
@@ -52,11 +49,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
 
     // Routing happens inside `routes`; the layers below see its final answer,
-    // so router-made 404/405/413 responses are put in the envelope too.
+    // so router-made 404/405 responses are put in the envelope too.
     Router::new()
         .fallback_service(routes)
         .layer(middleware::from_fn(fallback::envelope_bare_errors))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(cors())
 }
 

@@ -1,6 +1,6 @@
 //! Customers and the account links that map a token identity to one of them.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::{Any, Executor, FromRow};
 use tiquo_types::{Customer, CustomerStatus, Money};
 
 use super::{Store, StoreError, is_unique_violation};
@@ -11,6 +11,10 @@ use crate::domain::{CustomerFields, normalize_email, random_id};
 const COLUMNS: &str = "id, organization_id, customer_number, email, first_name, last_name, \
      display_name, phone, profile_photo, status, total_orders, total_spent_minor, \
      lifetime_value_minor, created_at_ms, updated_at_ms, version";
+
+/// The customer id an identity ($1 organization, $2 issuer, $3 subject) is linked to.
+const LINKED_CUSTOMER_ID: &str = "SELECT customer_id FROM account_links \
+     WHERE organization_id = $1 AND issuer = $2 AND subject = $3";
 
 /// A customer row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -164,7 +168,7 @@ impl Store {
             }
         })?;
         if let Some((issuer, subject)) = &new.link {
-            insert_link(&mut tx, &new.organization_id, issuer, subject, &id).await?;
+            insert_link(&mut *tx, &new.organization_id, issuer, subject, &id).await?;
         }
         tx.commit().await?;
         Ok(inserted)
@@ -186,9 +190,7 @@ impl Store {
         identity: &Identity,
     ) -> Result<Option<CustomerRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM customers c JOIN account_links l ON l.customer_id = c.id \
-             WHERE l.organization_id = $1 AND l.issuer = $2 AND l.subject = $3",
-            qualified_columns()
+            "SELECT {COLUMNS} FROM customers WHERE id = ({LINKED_CUSTOMER_ID})"
         ))
         .bind(&identity.organization_id)
         .bind(&identity.issuer)
@@ -232,16 +234,14 @@ impl Store {
         let Some((customer_id,)) = found else {
             return Ok(None);
         };
-        let mut conn = self.pool.acquire().await?;
         insert_link(
-            &mut conn,
+            &self.pool,
             &identity.organization_id,
             &identity.issuer,
             &identity.subject,
             &customer_id,
         )
         .await?;
-        drop(conn);
         self.linked_customer(identity).await
     }
 
@@ -255,24 +255,20 @@ impl Store {
         subject: &str,
     ) -> Result<CustomerRecord, StoreError> {
         let customer = self.customer(customer_id).await?;
-        let mut conn = self.pool.acquire().await?;
         insert_link(
-            &mut conn,
+            &self.pool,
             &customer.organization_id,
             issuer,
             subject,
             customer_id,
         )
         .await?;
-        let (linked_to,): (String,) = sqlx::query_as(
-            "SELECT customer_id FROM account_links \
-             WHERE organization_id = $1 AND issuer = $2 AND subject = $3",
-        )
-        .bind(&customer.organization_id)
-        .bind(issuer)
-        .bind(subject)
-        .fetch_one(&mut *conn)
-        .await?;
+        let (linked_to,): (String,) = sqlx::query_as(LINKED_CUSTOMER_ID)
+            .bind(&customer.organization_id)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_one(&self.pool)
+            .await?;
         if linked_to != customer_id {
             return Err(StoreError::Conflict(format!(
                 "subject {subject} of issuer {issuer} is already linked to customer {linked_to}"
@@ -325,16 +321,8 @@ impl Store {
     }
 }
 
-fn qualified_columns() -> String {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("c.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn insert_link(
-    conn: &mut AnyConnection,
+async fn insert_link<'e>(
+    executor: impl Executor<'e, Database = Any>,
     organization_id: &str,
     issuer: &str,
     subject: &str,
@@ -349,7 +337,7 @@ async fn insert_link(
     .bind(subject)
     .bind(customer_id)
     .bind(clock::now_ms())
-    .execute(conn)
+    .execute(executor)
     .await?;
     Ok(())
 }
