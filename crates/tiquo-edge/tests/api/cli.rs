@@ -514,3 +514,72 @@ fn listen_address_in_use_is_reported() {
         stderr_of(&out)
     );
 }
+
+/// The claims of a token, read without verifying it (the test only looks).
+fn claims_of(token: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode_claims(token.trim()).expect("a JWT")
+}
+
+#[test]
+fn environment_configures_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let issue = |flags: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tiquo-edge"))
+            .args(["token", "issue", "--subject", "user_env"])
+            .args(flags)
+            .env("TIQUO_DATA_DIR", dir.path())
+            .env("TIQUO_JWT_AUDIENCE", "env-audience")
+            .env("TIQUO_JWT_ISSUER", "https://env-issuer.example")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        claims_of(&String::from_utf8(out.stdout).unwrap())
+    };
+    let from_env = issue(&[]);
+    assert_eq!(from_env["aud"], json!("env-audience"));
+    assert_eq!(from_env["iss"], json!("https://env-issuer.example"));
+    assert!(
+        dir.path().join("jwt-signing-key.pem").exists(),
+        "TIQUO_DATA_DIR chose where the key was generated"
+    );
+    let flagged = issue(&[
+        "--jwt-audience",
+        "flag-audience",
+        "--jwt-issuer",
+        "https://flag.example",
+    ]);
+    assert_eq!(flagged["aud"], json!("flag-audience"));
+    assert_eq!(flagged["iss"], json!("https://flag.example"));
+}
+
+#[test]
+fn trusted_issuers_variable_is_a_comma_separated_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tiquo-edge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "TIQUO_TRUSTED_ISSUERS",
+            "https://a.example=https://a.example/jwks,broken",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // The first entry parsed; the second, split off at the comma, was refused.
+    let err = stderr_of(&out);
+    assert!(err.contains("got 'broken'"), "{err}");
+}
+
+#[tokio::test]
+async fn embedded_database_runs_in_wal_mode() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+}

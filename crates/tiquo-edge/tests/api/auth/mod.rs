@@ -42,6 +42,7 @@ crate::both_backends!(
     optional_claims_may_be_absent_or_present,
     jwks_is_published_without_authentication,
     published_jwk_verifies_builtin_tokens,
+    configured_audience_and_issuer_are_enforced,
 );
 
 /// The message of every authentication failure, whatever the cause.
@@ -563,4 +564,26 @@ async fn published_jwk_verifies_builtin_tokens(backend: Backend) {
                 .starts_with("user_")
         );
     }
+}
+
+async fn configured_audience_and_issuer_are_enforced(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--jwt-audience",
+            "shop-api",
+            "--jwt-issuer",
+            "https://auth.shop.example",
+        ],
+    )
+    .await;
+    assert_eq!(app.issuer, "https://auth.shop.example");
+    let mut claims = app.claims("user_1");
+    // The default audience is no longer enough.
+    assert_invalid_token(app.get_profile(&app.sign(&claims)).await).await;
+    claims["aud"] = json!("shop-api");
+    profile_data(&app, &app.sign(&claims)).await;
+    // The configured issuer replaced the public URL as the built-in `iss`.
+    claims["iss"] = json!(app.base);
+    assert_invalid_token(app.get_profile(&app.sign(&claims)).await).await;
 }
