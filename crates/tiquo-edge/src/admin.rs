@@ -5,6 +5,8 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::auth::TokenRequest;
+use crate::blob::BlobStore;
+use crate::cleanup;
 use crate::cli::{CreateCustomer, CustomersCommand, GetCustomer, IssueToken, LinkCustomer};
 use crate::config::{Config, ConfigArgs};
 use crate::domain::{CustomerFields, DisplayName, Email, PersonName, Phone};
@@ -16,6 +18,16 @@ pub async fn migrate(args: ConfigArgs) -> anyhow::Result<String> {
     let store = open_store(&config).await?;
     store.close().await;
     Ok(json!({ "migrated": true, "database": config.database_kind.name() }).to_string())
+}
+
+/// `tiquo-edge gc`: one storage cleanup, reported as JSON.
+pub async fn gc(args: ConfigArgs) -> anyhow::Result<String> {
+    let config = Config::resolve(args)?;
+    let store = open_store(&config).await?;
+    let blobs = BlobStore::open(&config.storage_url)?;
+    let report = cleanup::collect(&store, &blobs, config.orphan_ttl).await;
+    store.close().await;
+    Ok(serde_json::to_string(&report?)?)
 }
 
 /// `tiquo-edge customers …`.

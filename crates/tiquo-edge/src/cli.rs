@@ -35,6 +35,9 @@ pub enum Command {
     /// Issue access tokens with the built-in issuer.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Delete unattached uploads past --orphan-ttl, expired upload URLs,
+    /// interrupted uploads and objects whose delete failed; print what was removed as JSON.
+    Gc(ConfigOnly),
 }
 
 /// A command with only the configuration flags.

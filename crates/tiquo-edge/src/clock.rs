@@ -21,6 +21,11 @@ pub fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A duration in milliseconds, saturating far beyond any configured value.
+pub fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
 /// Formats Unix milliseconds as ISO-8601 UTC with milliseconds.
 pub fn iso_from_ms(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;

@@ -9,10 +9,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use url::Url;
+
+use crate::blob::StorageUrl;
 
 /// The audience tokens must carry unless configured otherwise.
 pub const DEFAULT_AUDIENCE: &str = "tiquo-client-api";
@@ -58,6 +61,39 @@ pub struct ConfigArgs {
         value_name = "ISS=JWKS_URL"
     )]
     pub trusted_issuers: Vec<TrustedIssuer>,
+
+    /// Where uploaded photos are kept: file://DIR, s3://BUCKET[/PREFIX] (credentials,
+    /// region and AWS_ENDPOINT_URL from the AWS_* variables) or memory://
+    /// [default: file://<data-dir>/blobs]
+    #[arg(long, env = "TIQUO_STORAGE_URL")]
+    pub storage_url: Option<String>,
+
+    /// How long an upload URL stays valid, in seconds.
+    #[arg(
+        long,
+        env = "TIQUO_UPLOAD_URL_TTL",
+        default_value_t = 900,
+        value_name = "SECONDS"
+    )]
+    pub upload_url_ttl: u64,
+
+    /// Uploads not attached to a profile within this many seconds are deleted.
+    #[arg(
+        long,
+        env = "TIQUO_ORPHAN_TTL",
+        default_value_t = 86_400,
+        value_name = "SECONDS"
+    )]
+    pub orphan_ttl: u64,
+
+    /// How often the server runs the storage cleanup, in seconds (0 turns it off).
+    #[arg(
+        long,
+        env = "TIQUO_GC_INTERVAL",
+        default_value_t = 600,
+        value_name = "SECONDS"
+    )]
+    pub gc_interval: u64,
 }
 
 /// A database URL; its `Debug` hides the password, so configuration can be
@@ -158,6 +194,14 @@ pub struct Config {
     pub jwt_signing_key: PathBuf,
     /// External issuers.
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Where uploaded photos are kept.
+    pub storage_url: StorageUrl,
+    /// Lifetime of an upload URL.
+    pub upload_url_ttl: Duration,
+    /// Age after which an unattached upload is deleted.
+    pub orphan_ttl: Duration,
+    /// Period of the in-server cleanup; `None` when turned off.
+    pub gc_interval: Option<Duration>,
 }
 
 impl Config {
@@ -186,6 +230,16 @@ impl Config {
         let jwt_signing_key = args
             .jwt_signing_key
             .unwrap_or_else(|| args.data_dir.join("jwt-signing-key.pem"));
+        let storage_url = match &args.storage_url {
+            Some(url) => StorageUrl::parse(url)?,
+            None => StorageUrl::File(args.data_dir.join("blobs")),
+        };
+        if args.upload_url_ttl == 0 {
+            bail!("--upload-url-ttl must be at least 1 second");
+        }
+        if args.orphan_ttl == 0 {
+            bail!("--orphan-ttl must be at least 1 second");
+        }
         Ok(Self {
             listen: args.listen,
             data_dir: args.data_dir,
@@ -196,6 +250,10 @@ impl Config {
             jwt_audience: args.jwt_audience,
             jwt_signing_key,
             trusted_issuers: args.trusted_issuers,
+            storage_url,
+            upload_url_ttl: Duration::from_secs(args.upload_url_ttl),
+            orphan_ttl: Duration::from_secs(args.orphan_ttl),
+            gc_interval: (args.gc_interval > 0).then(|| Duration::from_secs(args.gc_interval)),
         })
     }
 

@@ -39,6 +39,16 @@ pub enum ApiError {
     NotFound,
     /// 405 (the `Allow` header is added by the router).
     MethodNotAllowed,
+    /// 415: not an accepted image, or bytes that contradict the declared type.
+    UnsupportedMediaType(String),
+    /// 404: unknown, expired or used upload URL (one answer for all three).
+    UploadUrlInvalid,
+    /// 400: the `storageId` cannot become this customer's photo.
+    InvalidStorageId(String),
+    /// 416: the range starts past the end of an object of this many bytes.
+    RangeNotSatisfiable(u64),
+    /// 408: the request body stopped arriving.
+    RequestTimeout,
     /// 500: logged with its cause, answered generically.
     Internal(anyhow::Error),
 }
@@ -56,13 +66,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::NoCustomerProfile | Self::InvalidField { .. } | Self::InvalidRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::NoCustomerProfile
+            | Self::InvalidField { .. }
+            | Self::InvalidRequest(_)
+            | Self::InvalidStorageId(_) => StatusCode::BAD_REQUEST,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UploadUrlInvalid => StatusCode::NOT_FOUND,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,11 +88,15 @@ impl ApiError {
             Self::InvalidToken => ErrorCode::InvalidToken,
             Self::NoCustomerProfile => ErrorCode::NoCustomerProfile,
             Self::InvalidField { .. } => ErrorCode::InvalidField,
-            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidRequest(_) | Self::RequestTimeout => ErrorCode::InvalidRequest,
             Self::PreconditionFailed => ErrorCode::PreconditionFailed,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::UploadUrlInvalid => ErrorCode::UploadUrlInvalid,
+            Self::InvalidStorageId(_) => ErrorCode::InvalidStorageId,
+            Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -87,7 +106,17 @@ impl ApiError {
             Self::InvalidToken => INVALID_TOKEN_MESSAGE.to_owned(),
             Self::NoCustomerProfile => "No customer profile linked to this account".to_owned(),
             Self::InvalidField { message, .. } => message.clone(),
-            Self::InvalidRequest(message) | Self::PayloadTooLarge(message) => message.clone(),
+            Self::InvalidRequest(message)
+            | Self::PayloadTooLarge(message)
+            | Self::UnsupportedMediaType(message)
+            | Self::InvalidStorageId(message) => message.clone(),
+            Self::UploadUrlInvalid => {
+                "This upload URL is unknown, expired or already used; request a new one".to_owned()
+            }
+            Self::RangeNotSatisfiable(size) => {
+                format!("The requested range is outside the object ({size} bytes)")
+            }
+            Self::RequestTimeout => "The request body stopped arriving".to_owned(),
             Self::PreconditionFailed => {
                 "The profile was changed since you read it (If-Match does not match the current ETag)"
                     .to_owned()
@@ -119,11 +148,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let mut response = (self.status(), axum::Json(self.envelope())).into_response();
-        if matches!(self, Self::InvalidToken) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
+        match self {
+            Self::InvalidToken => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            Self::RangeNotSatisfiable(size) => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
         }
         response
     }

@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod blob;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::auth::{SigningKey, Verifier};
+use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::Store;
@@ -36,6 +39,8 @@ pub struct Application {
     public_url: String,
     issuer: String,
     state: AppState,
+    orphan_ttl: Duration,
+    gc_interval: Option<Duration>,
 }
 
 impl Application {
@@ -47,6 +52,8 @@ impl Application {
         let issuer = config.issuer_for(&public_url);
         let store = Store::connect(config.database_url.expose(), config.database_kind).await?;
         store.migrate().await?;
+        let blobs = BlobStore::open(&config.storage_url)?;
+        blobs.check().await?;
         let signing_key = Arc::new(load_signing_key(&config).await?);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -63,6 +70,9 @@ impl Application {
             store,
             verifier: Arc::new(verifier),
             signing_key,
+            blobs,
+            public_url: public_url.as_str().into(),
+            upload_url_ttl: config.upload_url_ttl,
         };
         Ok(Self {
             listener,
@@ -70,6 +80,8 @@ impl Application {
             public_url,
             issuer,
             state,
+            orphan_ttl: config.orphan_ttl,
+            gc_interval: config.gc_interval,
         })
     }
 
@@ -83,6 +95,11 @@ impl Application {
         &self.public_url
     }
 
+    /// Where uploads are stored.
+    pub fn storage(&self) -> &blob::StorageUrl {
+        self.state.blobs.url()
+    }
+
     /// The built-in issuer's `iss`.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -94,11 +111,26 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let (stop_gc, gc_stopped) = tokio::sync::watch::channel(false);
+        let gc = self.gc_interval.map(|interval| {
+            tokio::spawn(cleanup::run_periodically(
+                store.clone(),
+                self.state.blobs.clone(),
+                self.orphan_ttl,
+                interval,
+                gc_stopped,
+            ))
+        });
         let app = api::router(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        let _ = stop_gc.send(true);
+        if let Some(gc) = gc {
+            let _ = gc.await;
+        }
         store.close().await;
+        served?;
         Ok(())
     }
 }

@@ -47,6 +47,7 @@ async fn run(command: Command) -> anyhow::Result<Option<String>> {
         Command::Migrate(args) => admin::migrate(args.config).await.map(Some),
         Command::Customers(command) => admin::customers(command).await.map(Some),
         Command::Token(TokenCommand::Issue(args)) => admin::issue_token(args).await.map(Some),
+        Command::Gc(args) => admin::gc(args.config).await.map(Some),
     }
 }
 
@@ -59,6 +60,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %app.address(),
         database = kind.name(),
+        storage = %app.storage(),
         issuer = app.issuer(),
         public_url = app.public_url(),
         "tiquo-edge listening"

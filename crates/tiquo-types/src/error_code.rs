@@ -27,6 +27,16 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 500: something failed on the server; details are in its log.
     InternalError,
+    /// 415: the upload is not one of the accepted image types, or its bytes
+    /// contradict the declared `Content-Type`.
+    UnsupportedMediaType,
+    /// 404: the upload URL is unknown, expired or already used.
+    UploadUrlInvalid,
+    /// 400: the `storageId` names no finished upload of this customer's
+    /// that can be a profile photo.
+    InvalidStorageId,
+    /// 416: the `Range` asked for starts past the end of the object.
+    RangeNotSatisfiable,
     /// A code this version of the contract does not know (newer server).
     #[serde(other)]
     Unknown,
@@ -45,6 +55,10 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InternalError => "internal_error",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UploadUrlInvalid => "upload_url_invalid",
+            Self::InvalidStorageId => "invalid_storage_id",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::Unknown => "unknown",
         }
     }
@@ -72,6 +86,10 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::InternalError,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::UploadUrlInvalid,
+            ErrorCode::InvalidStorageId,
+            ErrorCode::RangeNotSatisfiable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

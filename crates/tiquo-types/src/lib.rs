@@ -10,8 +10,10 @@ mod customer;
 mod envelope;
 mod error_code;
 mod money;
+mod photo;
 
 pub use customer::{Customer, CustomerStatus, ProfileData, ProfileUpdate, UpdatedCustomer, User};
 pub use envelope::{ErrorEnvelope, SuccessEnvelope};
 pub use error_code::ErrorCode;
 pub use money::Money;
+pub use photo::{AttachPhoto, PhotoAttached, PhotoUploadUrl, UploadedObject};

@@ -25,22 +25,41 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let bytes = read_limited(&parts.headers, body, JSON_BODY_LIMIT as u64).await?;
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::InvalidRequest(format!(
-                "Content-Type must be application/json, not '{}'",
-                if mime.is_empty() { "(none)" } else { mime }
-            )));
-        }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::InvalidRequest(format!("The request body is not valid JSON: {e}"))
-        })
+        parse_json(&parts.headers, &bytes).map(JsonBody)
     }
+}
+
+/// A request body that is empty or JSON, for endpoints whose body is optional.
+#[derive(Debug)]
+pub struct OptionalJsonBody(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_limited(&parts.headers, body, JSON_BODY_LIMIT as u64).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        parse_json(&parts.headers, &bytes).map(|v| Self(Some(v)))
+    }
+}
+
+fn parse_json(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::InvalidRequest(format!(
+            "Content-Type must be application/json, not '{}'",
+            if mime.is_empty() { "(none)" } else { mime }
+        )));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidRequest(format!("The request body is not valid JSON: {e}")))
 }
 
 /// Reads the whole body if it has at most `limit` bytes, whether or not it

@@ -5,14 +5,17 @@ mod fallback;
 mod health;
 mod json_body;
 mod keys;
+mod photos;
 mod profile;
 mod respond;
+mod storage;
+mod upload;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, Method, header};
+use axum::http::{Method, header};
 use axum::middleware;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -28,7 +31,10 @@ pub const CLIENT_API: &str = "/api/client/v1";
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let client_api = Router::new().merge(profile::router());
+    let client_api = Router::new()
+        .merge(profile::router())
+        .merge(photos::router())
+        .merge(storage::router());
     let routes = Router::new()
         .nest(CLIENT_API, client_api)
         .merge(keys::router())
@@ -66,13 +72,21 @@ fn cors() -> CorsLayer {
             Method::PATCH,
             Method::POST,
             Method::DELETE,
+            Method::HEAD,
             Method::OPTIONS,
         ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::RANGE,
         ])
-        .expose_headers([header::ETAG, HeaderName::from_static("www-authenticate")])
+        .expose_headers([
+            header::ETAG,
+            header::WWW_AUTHENTICATE,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+        ])
         .max_age(Duration::from_secs(600))
 }

@@ -10,6 +10,7 @@ use tiquo_types::{ProfileData, UpdatedCustomer, User};
 use super::json_body::JsonBody;
 use super::respond::{envelope_json, etag, with_etag};
 use crate::auth::Identity;
+use crate::cleanup;
 use crate::domain::ProfilePatch;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -71,11 +72,15 @@ async fn patch_profile(
             Ok::<_, ApiError>(patch.apply(&current.fields()))
         })
         .await?;
+    if let Some(released) = &saved.released_photo {
+        cleanup::delete_released(&state.store, &state.blobs, released).await;
+    }
+    let saved = saved.customer;
     tracing::info!(customer_id = %saved.id, version = saved.version, "profile updated");
     Ok(updated(&saved))
 }
 
-fn updated(customer: &CustomerRecord) -> Response {
+pub(super) fn updated(customer: &CustomerRecord) -> Response {
     with_etag(
         envelope_json(UpdatedCustomer {
             customer: customer.to_wire(),

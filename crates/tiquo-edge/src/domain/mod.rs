@@ -4,17 +4,21 @@
 
 mod email;
 mod ids;
+mod image;
 mod name;
 mod phone;
 mod photo_url;
 mod profile_patch;
+mod storage_id;
 
 pub use email::{Email, normalize as normalize_email};
-pub use ids::random_id;
+pub use ids::{hex, random_id, sha256_hex};
+pub use image::{ACCEPTED as ACCEPTED_IMAGE_TYPES, ImageType, MAX_IMAGE_BYTES, SNIFF_LEN};
 pub use name::{DisplayName, PersonName};
 pub use phone::Phone;
 pub use photo_url::PhotoUrl;
 pub use profile_patch::{CustomerFields, ProfilePatch};
+pub use storage_id::StorageId;
 
 /// True when `text` holds a control character (C0, DEL or C1; tab and newline included).
 fn has_control(text: &str) -> bool {

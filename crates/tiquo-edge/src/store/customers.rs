@@ -1,6 +1,6 @@
 //! Customers and the account links that map a token identity to one of them.
 
-use sqlx::{Any, Executor, FromRow};
+use sqlx::{Any, Executor, FromRow, Transaction};
 use tiquo_types::{Customer, CustomerStatus, Money};
 
 use super::{Store, StoreError, is_unique_violation};
@@ -8,9 +8,9 @@ use crate::auth::Identity;
 use crate::clock;
 use crate::domain::{CustomerFields, normalize_email, random_id};
 
-const COLUMNS: &str = "id, organization_id, customer_number, email, first_name, last_name, \
+pub(super) const COLUMNS: &str = "id, organization_id, customer_number, email, first_name, last_name, \
      display_name, phone, profile_photo, status, total_orders, total_spent_minor, \
-     lifetime_value_minor, created_at_ms, updated_at_ms, version";
+     lifetime_value_minor, created_at_ms, updated_at_ms, version, photo_storage_id";
 
 /// The customer id an identity ($1 organization, $2 issuer, $3 subject) is linked to.
 const LINKED_CUSTOMER_ID: &str = "SELECT customer_id FROM account_links \
@@ -51,6 +51,8 @@ pub struct CustomerRecord {
     pub updated_at_ms: i64,
     /// Increments on every change; the ETag.
     pub version: i64,
+    /// The uploaded object `profile_photo` points at, if it is one of ours.
+    pub photo_storage_id: Option<String>,
 }
 
 impl CustomerRecord {
@@ -283,42 +285,99 @@ impl Store {
     /// lock (PostgreSQL's row lock, SQLite's write lock), so none is lost and
     /// none starves, unlike an optimistic retry loop. An error from `change`
     /// leaves the row untouched.
+    ///
+    /// When the photo URL changes away from an uploaded object, that object
+    /// is released in the same transaction (see [`Saved::released_photo`]).
     pub async fn modify_customer<E: From<StoreError>>(
         &self,
         id: &str,
         change: impl FnOnce(&CustomerRecord) -> Result<CustomerFields, E>,
-    ) -> Result<CustomerRecord, E> {
+    ) -> Result<Saved, E> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        // A write that changes nothing, as the first statement: it takes the
-        // lock on both databases (and avoids SQLite's deferred-transaction
-        // upgrade failure) and returns the current row.
-        let current: CustomerRecord = sqlx::query_as(&format!(
-            "UPDATE customers SET version = version WHERE id = $1 RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+        let current = lock_customer(&mut tx, id).await?;
         // On error the transaction is dropped, which rolls it back.
         let fields = change(&current)?;
-        let saved: CustomerRecord = sqlx::query_as(&format!(
+        let now = clock::now_ms();
+        let released_photo = match &current.photo_storage_id {
+            Some(old) if fields.profile_photo != current.profile_photo => {
+                release_object(&mut tx, old, now).await?;
+                Some(old.clone())
+            }
+            _ => None,
+        };
+        let photo_storage_id = if released_photo.is_some() {
+            None
+        } else {
+            current.photo_storage_id.clone()
+        };
+        let customer: CustomerRecord = sqlx::query_as(&format!(
             "UPDATE customers SET first_name = $1, last_name = $2, display_name = $3, \
-             phone = $4, profile_photo = $5, updated_at_ms = $6, version = version + 1 \
-             WHERE id = $7 RETURNING {COLUMNS}"
+             phone = $4, profile_photo = $5, photo_storage_id = $6, updated_at_ms = $7, \
+             version = version + 1 WHERE id = $8 RETURNING {COLUMNS}"
         ))
         .bind(&fields.first_name)
         .bind(&fields.last_name)
         .bind(&fields.display_name)
         .bind(&fields.phone)
         .bind(&fields.profile_photo)
-        .bind(clock::now_ms())
+        .bind(&photo_storage_id)
+        .bind(now)
         .bind(id)
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(saved)
+        Ok(Saved {
+            customer,
+            released_photo,
+        })
     }
+}
+
+/// A customer after a write.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// The row as written.
+    pub customer: CustomerRecord,
+    /// An uploaded photo the write stopped using: its row is gone and its key
+    /// is queued for deletion; the caller should delete the bytes now.
+    pub released_photo: Option<String>,
+}
+
+/// Takes the write lock on a customer and returns the current row. A write
+/// that changes nothing, as the first statement of the transaction, locks on
+/// both databases (and avoids SQLite's deferred-transaction upgrade failure).
+pub(super) async fn lock_customer(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+) -> Result<CustomerRecord, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE customers SET version = version WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Forgets an uploaded object and queues its bytes for deletion, due now.
+pub(super) async fn release_object(
+    tx: &mut Transaction<'_, Any>,
+    storage_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM stored_objects WHERE storage_id = $1")
+        .bind(storage_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO object_cleanup (storage_id, due_at_ms) VALUES ($1, $2) \
+         ON CONFLICT (storage_id) DO UPDATE SET due_at_ms = $2",
+    )
+    .bind(storage_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_link<'e>(

@@ -10,6 +10,7 @@
 //! [`StoreError::NotFound`] and unique violations into [`StoreError::Conflict`].
 
 mod customers;
+mod photos;
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,7 +20,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
-pub use customers::{CustomerRecord, NewCustomer, Totals};
+pub use customers::{CustomerRecord, NewCustomer, Saved, Totals};
+pub use photos::{AttachError, StoredObject};
 
 use crate::config::{DatabaseKind, redact_url};
 
