@@ -42,6 +42,55 @@ macro_rules! both_backends {
     };
 }
 
+/// Where a test's uploads are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `file://<data-dir>/blobs` (the default).
+    File,
+    /// A fresh prefix in the S3 bucket `TIQUO_TEST_S3_BUCKET` of the
+    /// S3-compatible server at `AWS_ENDPOINT_URL` (moto, started by `scripts/test`).
+    S3,
+}
+
+/// Runs each listed `async fn name(backend: Backend, storage: Storage)` as
+/// four tests: SQLite and PostgreSQL, each with `file://` and S3 storage.
+#[macro_export]
+macro_rules! storage_matrix {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::{Backend, Storage};
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_file() {
+                    super::$name(Backend::Sqlite, Storage::File).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_file() {
+                    super::$name(Backend::Postgres, Storage::File).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_s3() {
+                    super::$name(Backend::Sqlite, Storage::S3).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_s3() {
+                    super::$name(Backend::Postgres, Storage::S3).await
+                }
+            }
+        )*
+    };
+}
+
+/// The bucket S3 tests use.
+pub fn s3_bucket() -> String {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "the S3 tests need an S3-compatible server: run scripts/test, which starts moto \
+         and sets AWS_ENDPOINT_URL and the AWS_* credentials"
+    );
+    std::env::var("TIQUO_TEST_S3_BUCKET").unwrap_or_else(|_| "tiquo-test".to_owned())
+}
+
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn init_logging() {
@@ -122,6 +171,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub data_dir: TempDir,
     pub database_url: String,
+    pub storage: Storage,
+    /// `--storage-url` the server runs with.
+    pub storage_url: String,
     signing_key: EncodingKey,
     kid: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -152,8 +204,21 @@ impl TestApp {
 
     /// Starts the server with extra command-line flags (e.g. `--trusted-issuer`).
     pub async fn spawn_with(backend: Backend, extra_flags: &[&str]) -> Self {
+        Self::spawn_on(backend, Storage::File, extra_flags).await
+    }
+
+    /// Starts the server on a storage backend, with extra flags.
+    pub async fn spawn_on(backend: Backend, storage: Storage, extra_flags: &[&str]) -> Self {
         init_logging();
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let storage_url = match storage {
+            Storage::File => format!("file://{}/blobs", data_dir.path().display()),
+            Storage::S3 => format!(
+                "s3://{}/{}",
+                s3_bucket(),
+                tiquo_edge::domain::random_id("t-", 9)
+            ),
+        };
         let (pg, database_url) = match backend {
             Backend::Sqlite => (
                 None,
@@ -165,7 +230,14 @@ impl TestApp {
             }
         };
         let data_flag = data_dir.path().display().to_string();
-        let mut flags = vec!["--data-dir", &data_flag, "--database-url", &database_url];
+        let mut flags = vec![
+            "--data-dir",
+            &data_flag,
+            "--database-url",
+            &database_url,
+            "--storage-url",
+            &storage_url,
+        ];
         flags.extend_from_slice(extra_flags);
         let config = Config::resolve(config_args(&flags)).expect("test config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -199,6 +271,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             data_dir,
             database_url,
+            storage,
+            storage_url,
             signing_key,
             kid,
             shutdown: Some(tx),
@@ -285,6 +359,8 @@ impl TestApp {
             self.database_url.clone(),
             "--public-url".to_owned(),
             self.base.clone(),
+            "--storage-url".to_owned(),
+            self.storage_url.clone(),
         ]);
         Command::new(env!("CARGO_BIN_EXE_tiquo-edge"))
             .args(&all)

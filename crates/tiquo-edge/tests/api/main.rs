@@ -2,6 +2,7 @@
 //! database. Every test in the `both_backends!` lists runs twice, once on a
 //! fresh SQLite file and once on a fresh PostgreSQL database
 //! (`TIQUO_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Photo tests also run on `file://` and S3 storage (`storage_matrix!`).
 //! Set `TEST_LOG=1` to see the server's log.
 
 mod helpers;
@@ -9,4 +10,5 @@ mod helpers;
 mod auth;
 mod cli;
 mod http;
+mod photos;
 mod profile;
