@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{attach, fetch, png, stored_keys, upload, upload_url};
+use super::{attach, fetch, png, stored_keys, upload};
 use crate::helpers::{Backend, Storage, TestApp, assert_timestamp, json_of};
 
 crate::storage_matrix!(three_steps_set_and_serve_the_photo);
