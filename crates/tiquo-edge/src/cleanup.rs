@@ -4,8 +4,8 @@
 //! periodically and `tiquo-edge gc` runs on demand.
 //!
 //! Every step is idempotent and guarded by a conditional statement, so
-//! several instances may collect at once: the loser of a race deletes
-//! nothing twice and reports nothing twice.
+//! several instances may collect at once: two may both delete the same bytes
+//! (harmless), but each row is removed, and reported, by one of them only.
 
 use std::time::Duration;
 
@@ -101,9 +101,12 @@ pub async fn collect(
                 None => Ok(()),
             };
             match deleted {
+                // A concurrent collector may have deleted it too; only the
+                // one that dequeues it reports it.
                 Ok(()) => {
-                    store.cleanup_done(storage_id).await?;
-                    report.deleted_objects.push(storage_id.clone());
+                    if store.cleanup_done(storage_id).await? {
+                        report.deleted_objects.push(storage_id.clone());
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(storage_id, error = %e, "object delete failed; will retry");

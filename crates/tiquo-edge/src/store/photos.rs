@@ -220,13 +220,16 @@ impl Store {
 
     /// Removes a key from the deletion queue once its bytes are gone; only
     /// entries already due, so an upload still in progress keeps its entry.
-    pub async fn cleanup_done(&self, storage_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM object_cleanup WHERE storage_id = $1 AND due_at_ms <= $2")
-            .bind(storage_id)
-            .bind(clock::now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// `false` when another collector removed it first.
+    pub async fn cleanup_done(&self, storage_id: &str) -> Result<bool, StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM object_cleanup WHERE storage_id = $1 AND due_at_ms <= $2")
+                .bind(storage_id)
+                .bind(clock::now_ms())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(removed == 1)
     }
 
     /// Drops an upload's queue entry after it failed and its bytes were

@@ -231,4 +231,10 @@ pub async fn cleanup_rows(app: &TestApp) -> i64 {
     query_i64(app, "SELECT COUNT(*) FROM object_cleanup").await
 }
 
+mod attach;
 mod flow;
+mod gc;
+mod gc_crash;
+mod serve;
+mod upload;
+mod upload_limits;
