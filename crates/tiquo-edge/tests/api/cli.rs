@@ -447,11 +447,17 @@ async fn serve_finishes_in_flight_requests_on_sigterm(backend: Backend) {
 /// Runs `serve` with `flags` on a free port and a fresh data directory and
 /// expects it to exit at once with one `error:` line on stderr.
 fn serve_fails_with(flags: &[&str], expected: &str) -> String {
+    serve_fails_with_env(flags, &[], expected)
+}
+
+/// [`serve_fails_with`], with extra environment variables.
+pub(crate) fn serve_fails_with_env(flags: &[&str], env: &[(&str, &str)], expected: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tiquo-edge"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .args(flags)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .output()
         .unwrap();

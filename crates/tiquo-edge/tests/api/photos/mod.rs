@@ -236,5 +236,6 @@ mod flow;
 mod gc;
 mod gc_crash;
 mod serve;
+mod startup;
 mod upload;
 mod upload_limits;
