@@ -4,10 +4,16 @@
 use anyhow::Context;
 use serde_json::json;
 
-use crate::auth::TokenRequest;
+use std::time::Duration;
+
+use crate::auth::verifier::LEEWAY_SECS;
+use crate::auth::{KeyRing, SigningKey, TokenRequest, generate_pem};
 use crate::blob::BlobStore;
 use crate::cleanup;
-use crate::cli::{CreateCustomer, CustomersCommand, GetCustomer, IssueToken, LinkCustomer};
+use crate::cli::{
+    CreateCustomer, CustomersCommand, GetCustomer, IssueToken, KeysCommand, LinkCustomer,
+};
+use crate::clock;
 use crate::config::{Config, ConfigArgs};
 use crate::domain::{CustomerFields, DisplayName, Email, PersonName, Phone};
 use crate::store::{NewCustomer, Store, StoreError, Totals};
@@ -18,6 +24,47 @@ pub async fn migrate(args: ConfigArgs) -> anyhow::Result<String> {
     let store = open_store(&config).await?;
     store.close().await;
     Ok(json!({ "migrated": true, "database": config.database_kind.name() }).to_string())
+}
+
+/// `tiquo-edge keys …`.
+pub async fn keys(command: KeysCommand) -> anyhow::Result<String> {
+    let (config, rotate) = match command {
+        KeysCommand::Rotate(args) => (Config::resolve(args.config)?, true),
+        KeysCommand::List(args) => (Config::resolve(args.config)?, false),
+    };
+    let store = open_store(&config).await?;
+    // The first key comes from --jwt-signing-key, as when the server starts.
+    let first = crate::load_signing_key(&config).await?;
+    KeyRing::open(store.clone(), &first).await?;
+    if rotate {
+        let pem = tokio::task::spawn_blocking(generate_pem).await??;
+        let key = SigningKey::from_pem(pem.as_bytes())?;
+        // Tokens signed by the old key live at most the access-token TTL
+        // (admin-issued ones may be longer: reissue them after a rotation).
+        let publish_until = clock::now_ms()
+            + clock::millis(config.sign_in.access_token_ttl)
+            + clock::millis(Duration::from_secs(LEEWAY_SECS));
+        store.rotate_to(key.kid(), &pem, publish_until).await?;
+    }
+    let rows = store.all_keys().await?;
+    store.close().await;
+    let now = clock::now_ms();
+    let listed: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            json!({
+                "kid": row.kid,
+                "createdAt": clock::iso_from_ms(row.created_at_ms),
+                "signing": i == 0 && row.retired_at_ms.is_none(),
+                "retiredAt": row.retired_at_ms.map(clock::iso_from_ms),
+                "publishedUntil": row.publish_until_ms.map(clock::iso_from_ms),
+                "published": row.retired_at_ms.is_none()
+                    || row.publish_until_ms.is_some_and(|t| t > now),
+            })
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&json!({ "keys": listed }))?)
 }
 
 /// `tiquo-edge gc`: one storage cleanup, reported as JSON.
@@ -145,8 +192,13 @@ pub async fn issue_token(args: IssueToken) -> anyhow::Result<String> {
     if args.organization.trim().is_empty() {
         anyhow::bail!("--organization must not be empty");
     }
-    let key = crate::load_signing_key(&config).await?;
-    let token = key
+    let store = open_store(&config).await?;
+    let first = crate::load_signing_key(&config).await?;
+    let keys = KeyRing::open(store.clone(), &first).await?;
+    store.close().await;
+    let token = keys
+        .keys()
+        .signing
         .issue(&TokenRequest {
             issuer: config.offline_issuer(),
             audience: config.jwt_audience.clone(),
@@ -155,6 +207,7 @@ pub async fn issue_token(args: IssueToken) -> anyhow::Result<String> {
             organization_id: args.organization,
             ttl_secs: args.ttl,
             token_source: "admin".to_owned(),
+            session_id: None,
         })
         .context("cannot issue the token")?;
     Ok(if args.json {

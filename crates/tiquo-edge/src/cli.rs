@@ -35,9 +35,22 @@ pub enum Command {
     /// Issue access tokens with the built-in issuer.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the built-in issuer's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Delete unattached uploads past --orphan-ttl, expired upload URLs,
     /// interrupted uploads and objects whose delete failed; print what was removed as JSON.
     Gc(ConfigOnly),
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; the old one stops signing but stays published
+    /// until the tokens it signed have expired (--access-token-ttl + 60 s).
+    Rotate(ConfigOnly),
+    /// List the keys as JSON: kid, created, retired, published until.
+    List(ConfigOnly),
 }
 
 /// A command with only the configuration flags.

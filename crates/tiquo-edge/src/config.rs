@@ -94,6 +94,84 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub gc_interval: u64,
+
+    /// SMTP server for sign-in codes: smtps://[USER:PASS@]HOST[:PORT] (TLS),
+    /// smtp://…?tls=required (STARTTLS) or smtp://… (unencrypted; a local relay);
+    /// without it codes are written to the log
+    #[arg(long, env = "TIQUO_SMTP_URL")]
+    pub smtp_url: Option<SmtpUrl>,
+
+    /// Sender of sign-in emails, e.g. "Shop <no-reply@shop.example>".
+    #[arg(
+        long,
+        env = "TIQUO_MAIL_FROM",
+        default_value = "tiquo-edge <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// How long a sign-in code is valid, in seconds.
+    #[arg(
+        long,
+        env = "TIQUO_OTP_TTL",
+        default_value_t = 600,
+        value_name = "SECONDS"
+    )]
+    pub otp_ttl: u64,
+
+    /// Lifetime of access tokens from sign-in and refresh, in seconds.
+    #[arg(
+        long,
+        env = "TIQUO_ACCESS_TOKEN_TTL",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: u64,
+
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(
+        long,
+        env = "TIQUO_REFRESH_TOKEN_TTL",
+        default_value_t = 2_592_000,
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: u64,
+
+    /// Create a customer on first sign-in when none of the organization has the email.
+    #[arg(long, env = "TIQUO_AUTO_CREATE_CUSTOMERS")]
+    pub auto_create_customers: bool,
+}
+
+/// An SMTP URL; its `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    /// The URL itself, credentials included: for connecting, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl FromStr for SmtpUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let url = Url::parse(text)
+            .map_err(|e| format!("invalid SMTP URL '{}': {e}", redact_url(text)))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+            return Err(format!(
+                "invalid SMTP URL '{}': use smtps://HOST[:PORT] or smtp://HOST[:PORT]",
+                redact_url(text)
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
 }
 
 /// A database URL; its `Debug` hides the password, so configuration can be
@@ -202,6 +280,25 @@ pub struct Config {
     pub orphan_ttl: Duration,
     /// Period of the in-server cleanup; `None` when turned off.
     pub gc_interval: Option<Duration>,
+    /// Sign-in settings.
+    pub sign_in: SignInConfig,
+}
+
+/// How customers sign in and keep their sessions.
+#[derive(Debug, Clone)]
+pub struct SignInConfig {
+    /// Where codes are mailed; `None` logs them instead.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `From:` of the mails.
+    pub mail_from: String,
+    /// Lifetime of a code.
+    pub otp_ttl: Duration,
+    /// Lifetime of an access token.
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_token_ttl: Duration,
+    /// Create a customer on first sign-in when none matches.
+    pub auto_create_customers: bool,
 }
 
 impl Config {
@@ -240,6 +337,17 @@ impl Config {
         if args.orphan_ttl == 0 {
             bail!("--orphan-ttl must be at least 1 second");
         }
+        for (flag, value) in [
+            ("--otp-ttl", args.otp_ttl),
+            ("--access-token-ttl", args.access_token_ttl),
+            ("--refresh-token-ttl", args.refresh_token_ttl),
+        ] {
+            if value == 0 {
+                bail!("{flag} must be at least 1 second");
+            }
+        }
+        lettre::message::Mailbox::from_str(&args.mail_from)
+            .map_err(|e| anyhow::anyhow!("invalid --mail-from '{}': {e}", args.mail_from))?;
         Ok(Self {
             listen: args.listen,
             data_dir: args.data_dir,
@@ -254,6 +362,14 @@ impl Config {
             upload_url_ttl: Duration::from_secs(args.upload_url_ttl),
             orphan_ttl: Duration::from_secs(args.orphan_ttl),
             gc_interval: (args.gc_interval > 0).then(|| Duration::from_secs(args.gc_interval)),
+            sign_in: SignInConfig {
+                smtp_url: args.smtp_url,
+                mail_from: args.mail_from,
+                otp_ttl: Duration::from_secs(args.otp_ttl),
+                access_token_ttl: Duration::from_secs(args.access_token_ttl),
+                refresh_token_ttl: Duration::from_secs(args.refresh_token_ttl),
+                auto_create_customers: args.auto_create_customers,
+            },
         })
     }
 

@@ -49,6 +49,12 @@ pub enum ApiError {
     RangeNotSatisfiable(u64),
     /// 408: the request body stopped arriving.
     RequestTimeout,
+    /// 401: wrong, expired or used-up sign-in code.
+    InvalidCode,
+    /// 401: refresh token unknown, expired, used or revoked.
+    InvalidRefreshToken,
+    /// 429 with `Retry-After` (seconds).
+    TooManyRequests(u64),
     /// 500: logged with its cause, answered generically.
     Internal(anyhow::Error),
 }
@@ -65,7 +71,10 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidToken | Self::InvalidCode | Self::InvalidRefreshToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NoCustomerProfile
             | Self::InvalidField { .. }
             | Self::InvalidRequest(_)
@@ -97,6 +106,9 @@ impl ApiError {
             Self::UploadUrlInvalid => ErrorCode::UploadUrlInvalid,
             Self::InvalidStorageId(_) => ErrorCode::InvalidStorageId,
             Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
+            Self::InvalidCode => ErrorCode::InvalidCode,
+            Self::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
+            Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -117,6 +129,13 @@ impl ApiError {
                 format!("The requested range is outside the object ({size} bytes)")
             }
             Self::RequestTimeout => "The request body stopped arriving".to_owned(),
+            Self::InvalidCode => "Invalid or expired code".to_owned(),
+            Self::InvalidRefreshToken => {
+                "Invalid, expired or already used refresh token".to_owned()
+            }
+            Self::TooManyRequests(secs) => {
+                format!("Too many requests; try again in {secs} seconds")
+            }
             Self::PreconditionFailed => {
                 "The profile was changed since you read it (If-Match does not match the current ETag)"
                     .to_owned()
@@ -159,6 +178,11 @@ impl IntoResponse for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, value);
                 }
+            }
+            Self::TooManyRequests(secs) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             _ => {}
         }

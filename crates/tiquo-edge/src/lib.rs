@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod state;
 pub mod store;
 
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::auth::{SigningKey, Verifier};
+use crate::auth::{KeyRing, RevokedSessions, SigningKey, Verifier};
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::state::AppState;
@@ -41,6 +42,7 @@ pub struct Application {
     state: AppState,
     orphan_ttl: Duration,
     gc_interval: Option<Duration>,
+    revocation_window: Duration,
 }
 
 impl Application {
@@ -54,7 +56,11 @@ impl Application {
         store.migrate().await?;
         let blobs = BlobStore::open(&config.storage_url)?;
         blobs.check().await?;
-        let signing_key = Arc::new(load_signing_key(&config).await?);
+        let first_key = load_signing_key(&config).await?;
+        let keys = Arc::new(KeyRing::open(store.clone(), &first_key).await?);
+        let revoked = Arc::new(RevokedSessions::default());
+        revoked.sync(&store, revocation_window(&config)).await?;
+        let mailer = Arc::new(mail::Mailer::new(&config.sign_in)?);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -62,14 +68,20 @@ impl Application {
         let verifier = Verifier::new(
             config.jwt_audience.clone(),
             issuer.clone(),
-            &signing_key,
+            Arc::clone(&keys),
+            Arc::clone(&revoked),
             &config.trusted_issuers,
             http,
         );
         let state = AppState {
             store,
             verifier: Arc::new(verifier),
-            signing_key,
+            keys,
+            revoked,
+            mailer,
+            sign_in: Arc::new(config.sign_in.clone()),
+            issuer: issuer.as_str().into(),
+            audience: config.jwt_audience.as_str().into(),
             blobs,
             public_url: public_url.as_str().into(),
             upload_url_ttl: config.upload_url_ttl,
@@ -82,6 +94,7 @@ impl Application {
             state,
             orphan_ttl: config.orphan_ttl,
             gc_interval: config.gc_interval,
+            revocation_window: revocation_window(&config),
         })
     }
 
@@ -121,14 +134,23 @@ impl Application {
                 gc_stopped,
             ))
         });
+        let sync = tokio::spawn(sync_auth_state(
+            self.state.clone(),
+            self.revocation_window,
+            stop_gc.subscribe(),
+        ));
         let app = api::router(self.state);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop_gc.send(true);
         if let Some(gc) = gc {
             let _ = gc.await;
         }
+        let _ = sync.await;
         store.close().await;
         served?;
         Ok(())
@@ -140,4 +162,34 @@ impl Application {
 pub async fn load_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
     let path = config.jwt_signing_key.clone();
     tokio::task::spawn_blocking(move || SigningKey::load_or_generate(&path)).await?
+}
+
+/// How far back revocations matter: a revoked session's access tokens live
+/// at most this long (the longest lifetime, plus the verifier's leeway).
+fn revocation_window(config: &Config) -> Duration {
+    config.sign_in.access_token_ttl + Duration::from_secs(auth::verifier::LEEWAY_SECS)
+}
+
+/// Every [`auth::revocation::SYNC_INTERVAL`], reads revocations and signing
+/// keys from the database, so what other instances did reaches this one.
+async fn sync_auth_state(
+    state: AppState,
+    window: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(auth::revocation::SYNC_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = state.revoked.sync(&state.store, window).await {
+            tracing::warn!(error = format!("{e:#}"), "reading revoked sessions failed");
+        }
+        if let Err(e) = state.keys.reload().await {
+            tracing::warn!(error = format!("{e:#}"), "reloading signing keys failed");
+        }
+    }
 }

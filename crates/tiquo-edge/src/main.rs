@@ -48,6 +48,7 @@ async fn run(command: Command) -> anyhow::Result<Option<String>> {
         Command::Customers(command) => admin::customers(command).await.map(Some),
         Command::Token(TokenCommand::Issue(args)) => admin::issue_token(args).await.map(Some),
         Command::Gc(args) => admin::gc(args.config).await.map(Some),
+        Command::Keys(command) => admin::keys(command).await.map(Some),
     }
 }
 

@@ -37,6 +37,12 @@ pub enum ErrorCode {
     InvalidStorageId,
     /// 416: the `Range` asked for starts past the end of the object.
     RangeNotSatisfiable,
+    /// 401: the sign-in code is wrong, expired or used up (one answer for all).
+    InvalidCode,
+    /// 401: the refresh token is unknown, expired, already used or revoked.
+    InvalidRefreshToken,
+    /// 429: too many requests; `Retry-After` says when to try again.
+    TooManyRequests,
     /// A code this version of the contract does not know (newer server).
     #[serde(other)]
     Unknown,
@@ -59,6 +65,9 @@ impl ErrorCode {
             Self::UploadUrlInvalid => "upload_url_invalid",
             Self::InvalidStorageId => "invalid_storage_id",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::InvalidCode => "invalid_code",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::TooManyRequests => "too_many_requests",
             Self::Unknown => "unknown",
         }
     }
@@ -90,6 +99,9 @@ mod tests {
             ErrorCode::UploadUrlInvalid,
             ErrorCode::InvalidStorageId,
             ErrorCode::RangeNotSatisfiable,
+            ErrorCode::InvalidCode,
+            ErrorCode::InvalidRefreshToken,
+            ErrorCode::TooManyRequests,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

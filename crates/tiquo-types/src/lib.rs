@@ -11,9 +11,11 @@ mod envelope;
 mod error_code;
 mod money;
 mod photo;
+mod sign_in;
 
 pub use customer::{Customer, CustomerStatus, ProfileData, ProfileUpdate, UpdatedCustomer, User};
 pub use envelope::{ErrorEnvelope, SuccessEnvelope};
 pub use error_code::ErrorCode;
 pub use money::Money;
 pub use photo::{AttachPhoto, PhotoAttached, PhotoUploadUrl, UploadedObject};
+pub use sign_in::{CodeSent, LoggedOut, RefreshRequest, SendCode, Tokens, VerifyCode};

@@ -8,6 +8,7 @@ mod keys;
 mod photos;
 mod profile;
 mod respond;
+mod sign_in;
 mod storage;
 mod upload;
 
@@ -34,7 +35,8 @@ pub fn router(state: AppState) -> Router {
     let client_api = Router::new()
         .merge(profile::router())
         .merge(photos::router())
-        .merge(storage::router());
+        .merge(storage::router())
+        .merge(sign_in::router());
     let routes = Router::new()
         .nest(CLIENT_API, client_api)
         .merge(keys::router())

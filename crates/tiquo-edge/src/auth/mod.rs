@@ -3,14 +3,20 @@
 //! - [`signing_key`]: the built-in issuer's RSA key (generated on first start) and token signing;
 //! - [`verifier`]: access-token verification against the built-in and trusted issuers;
 //! - [`remote_jwks`]: the cached JWKS of a trusted issuer;
+//! - [`keyring`]: the built-in keys shared through the database, and their rotation;
+//! - [`revocation`]: revoked sessions, cached in memory;
 //! - [`extractor`]: the axum extractor that turns a bearer token into an [`Identity`].
 
 pub mod extractor;
+pub mod keyring;
 pub mod remote_jwks;
+pub mod revocation;
 pub mod signing_key;
 pub mod verifier;
 
-pub use signing_key::{IssuedToken, SigningKey, TokenRequest};
+pub use keyring::KeyRing;
+pub use revocation::RevokedSessions;
+pub use signing_key::{IssuedToken, SigningKey, TokenRequest, generate_pem};
 pub use verifier::Verifier;
 
 /// The organization a token without `organization_id` belongs to.
@@ -30,4 +36,6 @@ pub struct Identity {
     pub email: Option<String>,
     /// `email_verified` claim (false when absent).
     pub email_verified: bool,
+    /// `sid` claim of the built-in issuer's sign-in tokens.
+    pub session_id: Option<String>,
 }

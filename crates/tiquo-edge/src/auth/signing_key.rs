@@ -22,6 +22,7 @@ use crate::domain::random_id;
 /// The built-in issuer's key pair.
 pub struct SigningKey {
     kid: String,
+    pem: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: Jwk,
@@ -52,6 +53,8 @@ pub struct TokenRequest {
     pub ttl_secs: i64,
     /// `token_source`.
     pub token_source: String,
+    /// `sid`: the session a sign-in started (none for admin-issued tokens).
+    pub session_id: Option<String>,
 }
 
 /// A signed access token.
@@ -78,6 +81,8 @@ struct Claims<'a> {
     email_verified: Option<bool>,
     organization_id: &'a str,
     token_source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 impl SigningKey {
@@ -96,6 +101,9 @@ impl SigningKey {
 
     /// Parses an RSA private key in PEM.
     pub fn from_pem(pem: &[u8]) -> anyhow::Result<Self> {
+        let text = std::str::from_utf8(pem)
+            .map_err(|_| anyhow::anyhow!("expected an RSA private key in PEM"))?
+            .to_owned();
         let encoding = EncodingKey::from_rsa_pem(pem)
             .map_err(|e| anyhow::anyhow!("expected an RSA private key in PEM: {e}"))?;
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)
@@ -109,6 +117,7 @@ impl SigningKey {
             .map_err(|e| anyhow::anyhow!("cannot build the verification key: {e}"))?;
         Ok(Self {
             kid,
+            pem: text,
             encoding,
             decoding,
             jwk,
@@ -118,6 +127,11 @@ impl SigningKey {
     /// The key id (RFC 7638 thumbprint of the public key).
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The private key in PEM, for the database that shares it between instances.
+    pub fn private_pem(&self) -> &str {
+        &self.pem
     }
 
     /// The public key as published in the JWKS.
@@ -146,6 +160,7 @@ impl SigningKey {
             email_verified: request.email.as_ref().map(|_| true),
             organization_id: &request.organization_id,
             token_source: &request.token_source,
+            sid: request.session_id.as_deref(),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
@@ -158,13 +173,22 @@ impl SigningKey {
     }
 }
 
-fn generate(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// A new RSA-2048 private key in PKCS#8 PEM (takes a noticeable fraction of
+/// a second: call it off the async threads).
+pub fn generate_pem() -> anyhow::Result<String> {
     let pair = KeyPair::generate(KeySize::Rsa2048)
         .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
     let der = pair
         .as_der()
         .map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?;
-    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
+    Ok(pem::encode(&pem::Pem::new(
+        "PRIVATE KEY",
+        der.as_ref().to_vec(),
+    )))
+}
+
+fn generate(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = generate_pem()?;
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::remote_jwks::RemoteJwks;
-use super::{DEFAULT_ORGANIZATION, Identity, SigningKey};
+use super::{DEFAULT_ORGANIZATION, Identity, KeyRing, RevokedSessions};
 use crate::config::TrustedIssuer;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
@@ -68,6 +68,8 @@ pub enum Rejection {
     Invalid,
     /// `iat` lies in the future.
     IssuedInFuture,
+    /// The token's session was revoked (logout, refresh-token reuse).
+    Revoked,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +89,8 @@ struct AccessClaims {
     email_verified: Option<Value>,
     #[serde(default)]
     organization_id: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 /// Verifies access tokens for the built-in issuer and the trusted ones.
@@ -94,24 +98,22 @@ struct AccessClaims {
 pub struct Verifier {
     audience: String,
     builtin_issuer: String,
-    builtin_keys: Vec<VerifyKey>,
+    keyring: Arc<KeyRing>,
+    revoked: Arc<RevokedSessions>,
     trusted: HashMap<String, RemoteJwks>,
 }
 
 impl Verifier {
-    /// A verifier for `builtin` (under `builtin_issuer`) and each trusted issuer.
+    /// A verifier for the built-in keys (under `builtin_issuer`), minus
+    /// revoked sessions, and for each trusted issuer.
     pub fn new(
         audience: String,
         builtin_issuer: String,
-        builtin: &SigningKey,
+        keyring: Arc<KeyRing>,
+        revoked: Arc<RevokedSessions>,
         trusted: &[TrustedIssuer],
         http: reqwest::Client,
     ) -> Self {
-        let builtin_keys = vec![VerifyKey {
-            kid: Some(builtin.kid().to_owned()),
-            algorithm: Algorithm::RS256,
-            key: Arc::new(builtin.decoding_key().clone()),
-        }];
         let trusted = trusted
             .iter()
             .map(|t| {
@@ -124,7 +126,8 @@ impl Verifier {
         Self {
             audience,
             builtin_issuer,
-            builtin_keys,
+            keyring,
+            revoked,
             trusted,
         }
     }
@@ -141,8 +144,16 @@ impl Verifier {
         let IssuerOnly { iss } = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| Rejection::Malformed)?;
         let kid = header.kid.as_deref();
-        let key = if iss == self.builtin_issuer {
-            select_key(&self.builtin_keys, kid)
+        let builtin = iss == self.builtin_issuer;
+        let key = if builtin {
+            let found = select_key(&self.keyring.keys().verify, kid);
+            match found {
+                // Another instance may have rotated: look once more.
+                None if kid.is_some() && self.keyring.reload_for_unknown_kid().await => {
+                    select_key(&self.keyring.keys().verify, kid)
+                }
+                found => found,
+            }
         } else if let Some(remote) = self.trusted.get(&iss) {
             remote.find(kid).await
         } else {
@@ -183,12 +194,20 @@ impl Verifier {
             Some(Value::String(s)) => s == "true",
             _ => false,
         };
+        let session_id = if builtin { claims.sid } else { None };
+        if session_id
+            .as_deref()
+            .is_some_and(|sid| self.revoked.contains(sid))
+        {
+            return Err(Rejection::Revoked);
+        }
         Ok(Identity {
             organization_id,
             issuer: claims.iss,
             subject: claims.sub,
             email: claims.email,
             email_verified,
+            session_id,
         })
     }
 }

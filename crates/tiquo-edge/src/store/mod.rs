@@ -10,7 +10,9 @@
 //! [`StoreError::NotFound`] and unique violations into [`StoreError::Conflict`].
 
 mod customers;
+mod keys;
 mod photos;
+mod sign_in;
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,7 +23,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use customers::{CustomerRecord, NewCustomer, Saved, Totals};
+pub use keys::KeyRow;
 pub use photos::{AttachError, StoredObject};
+pub use sign_in::{OtpRow, RefreshOutcome, UserRow};
 
 use crate::config::{DatabaseKind, redact_url};
 

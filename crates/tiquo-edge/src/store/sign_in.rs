@@ -1,0 +1,348 @@
+//! Email sign-in: users, one-time codes and their send throttle, sessions
+//! and rotating refresh tokens. Codes and refresh tokens are stored only as
+//! hashes; callers hash them (see `crate::domain::sha256_hex`).
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+use crate::clock;
+use crate::domain::random_id;
+
+/// A stored one-time code.
+#[derive(Debug, Clone, FromRow)]
+pub struct OtpRow {
+    /// Hex SHA-256 of salt + code.
+    pub code_hash: String,
+    /// Random per code.
+    pub salt: String,
+    /// Unix ms.
+    pub expires_at_ms: i64,
+    /// Wrong codes tried so far.
+    pub failed_attempts: i64,
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    /// `user_…`, the tokens' `sub`.
+    pub id: String,
+    /// Organization.
+    pub organization_id: String,
+    /// Email as first signed in with.
+    pub email: String,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Valid: it is now used; the session and user it belongs to.
+    Rotated {
+        /// Session id.
+        session_id: String,
+        /// User id.
+        user_id: String,
+    },
+    /// Used before, more than the grace period ago: the session is revoked now.
+    Reused {
+        /// The revoked session.
+        session_id: String,
+    },
+    /// Used a moment ago (a concurrent refresh): refused, session kept.
+    RaceLost,
+    /// Unknown, expired, or its session was revoked.
+    Invalid,
+}
+
+impl Store {
+    /// Counts sends for `key` since `since_ms`.
+    pub async fn sends_since(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(sent_at_ms) FROM otp_sends \
+             WHERE throttle_key = $1 AND sent_at_ms > $2",
+        )
+        .bind(key)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count, oldest))
+    }
+
+    /// Records an accepted send under each key, and stores (replacing) the
+    /// code for (organization, email), in one transaction.
+    pub async fn store_code(
+        &self,
+        throttle_keys: &[String],
+        organization_id: &str,
+        email_normalized: &str,
+        code_hash: &str,
+        salt: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let now = clock::now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO otp_codes (organization_id, email_normalized, code_hash, salt, \
+             expires_at_ms, failed_attempts) VALUES ($1, $2, $3, $4, $5, 0) \
+             ON CONFLICT (organization_id, email_normalized) DO UPDATE SET \
+             code_hash = $3, salt = $4, expires_at_ms = $5, failed_attempts = 0",
+        )
+        .bind(organization_id)
+        .bind(email_normalized)
+        .bind(code_hash)
+        .bind(salt)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        for key in throttle_keys {
+            sqlx::query("INSERT INTO otp_sends (throttle_key, sent_at_ms) VALUES ($1, $2)")
+                .bind(key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets sends older than `before_ms` (they no longer count anywhere).
+    pub async fn prune_sends(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM otp_sends WHERE sent_at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Checks a code under the row's lock: `judge` says whether the stored
+    /// code matches. A match consumes the code; a miss counts, and the
+    /// `max_failures`-th miss deletes it. `true` only for a live, matching code.
+    pub async fn consume_code(
+        &self,
+        organization_id: &str,
+        email_normalized: &str,
+        max_failures: i64,
+        judge: impl FnOnce(&OtpRow) -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: it locks the row (PostgreSQL) or the database (SQLite).
+        let row: Option<OtpRow> = sqlx::query_as(
+            "UPDATE otp_codes SET failed_attempts = failed_attempts \
+             WHERE organization_id = $1 AND email_normalized = $2 \
+             RETURNING code_hash, salt, expires_at_ms, failed_attempts",
+        )
+        .bind(organization_id)
+        .bind(email_normalized)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let live = row.expires_at_ms > clock::now_ms();
+        let matches = judge(&row);
+        let burn = matches || !live || row.failed_attempts + 1 >= max_failures;
+        if burn {
+            sqlx::query(
+                "DELETE FROM otp_codes WHERE organization_id = $1 AND email_normalized = $2",
+            )
+            .bind(organization_id)
+            .bind(email_normalized)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !matches && !burn {
+            sqlx::query(
+                "UPDATE otp_codes SET failed_attempts = failed_attempts + 1 \
+                 WHERE organization_id = $1 AND email_normalized = $2",
+            )
+            .bind(organization_id)
+            .bind(email_normalized)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(live && matches)
+    }
+
+    /// The user for (organization, email), created on first sign-in.
+    pub async fn user_for_email(
+        &self,
+        organization_id: &str,
+        email: &str,
+        email_normalized: &str,
+    ) -> Result<UserRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, organization_id, email, email_normalized, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (organization_id, email_normalized) DO NOTHING",
+        )
+        .bind(random_id("user_", 16))
+        .bind(organization_id)
+        .bind(email)
+        .bind(email_normalized)
+        .bind(clock::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query_as(
+            "SELECT id, organization_id, email FROM users \
+             WHERE organization_id = $1 AND email_normalized = $2",
+        )
+        .bind(organization_id)
+        .bind(email_normalized)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<UserRow, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, organization_id, email FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Starts a session with its first refresh token (by hash).
+    pub async fn create_session(
+        &self,
+        user_id: &str,
+        refresh_hash: &str,
+        refresh_expires_at_ms: i64,
+    ) -> Result<String, StoreError> {
+        let id = random_id("ses_", 16);
+        let now = clock::now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at_ms) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_refresh(&mut tx, refresh_hash, &id, now, refresh_expires_at_ms).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Spends a refresh token and, when it was valid, stores its successor
+    /// (by hash) in the same session, atomically: of two requests racing
+    /// with one token, exactly one gets [`RefreshOutcome::Rotated`].
+    pub async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        successor_hash: &str,
+        successor_expires_at_ms: i64,
+        reuse_grace_ms: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let now = clock::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let spent: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET used_at_ms = $2 \
+             WHERE token_hash = $1 AND used_at_ms IS NULL RETURNING session_id, expires_at_ms",
+        )
+        .bind(presented_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((session_id, expires_at_ms)) = spent else {
+            drop(tx);
+            return self.judge_spent(presented_hash, now, reuse_grace_ms).await;
+        };
+        let session: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, revoked_at_ms FROM sessions WHERE id = $1")
+                .bind(&session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let user_id = match session {
+            Some((user_id, None)) if expires_at_ms > now => user_id,
+            // Expired or revoked: spending it is harmless and keeps it dead.
+            _ => {
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Invalid);
+            }
+        };
+        insert_refresh(
+            &mut tx,
+            successor_hash,
+            &session_id,
+            now,
+            successor_expires_at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Rotated {
+            session_id,
+            user_id,
+        })
+    }
+
+    /// A token that could not be spent: unknown, or used already.
+    async fn judge_spent(
+        &self,
+        presented_hash: &str,
+        now: i64,
+        reuse_grace_ms: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let used: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT session_id, used_at_ms FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(presented_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match used {
+            Some((_, Some(used_at))) if now - used_at <= reuse_grace_ms => {
+                Ok(RefreshOutcome::RaceLost)
+            }
+            Some((session_id, Some(_))) => {
+                self.revoke_session(&session_id).await?;
+                Ok(RefreshOutcome::Reused { session_id })
+            }
+            _ => Ok(RefreshOutcome::Invalid),
+        }
+    }
+
+    /// Revokes a session (idempotent): its refresh tokens stop working.
+    pub async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(session_id)
+        .bind(clock::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sessions revoked after `since_ms` (their access tokens may still be alive).
+    pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM sessions WHERE revoked_at_ms > $1")
+                .bind(since_ms)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+async fn insert_refresh(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    token_hash: &str,
+    session_id: &str,
+    now: i64,
+    expires_at_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at_ms, expires_at_ms) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(session_id)
+    .bind(now)
+    .bind(expires_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
