@@ -239,7 +239,65 @@ impl TestApp {
             &storage_url,
         ];
         flags.extend_from_slice(extra_flags);
-        let config = Config::resolve(config_args(&flags)).expect("test config");
+        let key_path = data_dir.path().join("jwt-signing-key.pem");
+        Self::start(
+            backend,
+            storage,
+            data_dir,
+            database_url.clone(),
+            storage_url.clone(),
+            pg,
+            &flags,
+            &key_path,
+        )
+        .await
+    }
+
+    /// A second instance on this one's database, storage, signing key and
+    /// issuer (as behind a load balancer), with its own data directory.
+    pub async fn spawn_peer(&self, extra_flags: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let data_flag = data_dir.path().display().to_string();
+        let key_path = self.data_dir.path().join("jwt-signing-key.pem");
+        let key_flag = key_path.display().to_string();
+        let mut flags = vec![
+            "--data-dir",
+            &data_flag,
+            "--database-url",
+            &self.database_url,
+            "--storage-url",
+            &self.storage_url,
+            "--jwt-signing-key",
+            &key_flag,
+            "--jwt-issuer",
+            &self.issuer,
+        ];
+        flags.extend_from_slice(extra_flags);
+        Self::start(
+            self.backend,
+            self.storage,
+            data_dir,
+            self.database_url.clone(),
+            self.storage_url.clone(),
+            None,
+            &flags,
+            &key_path,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        backend: Backend,
+        storage: Storage,
+        data_dir: TempDir,
+        database_url: String,
+        storage_url: String,
+        pg: Option<PgDatabase>,
+        flags: &[&str],
+        key_path: &std::path::Path,
+    ) -> Self {
+        let config = Config::resolve(config_args(flags)).expect("test config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = Application::build(config, listener)
             .await
@@ -255,7 +313,7 @@ impl TestApp {
             .expect("server failed");
         });
 
-        let pem = std::fs::read(data_dir.path().join("jwt-signing-key.pem")).expect("key file");
+        let pem = std::fs::read(key_path).expect("key file");
         let signing_key = EncodingKey::from_rsa_pem(&pem).expect("rsa pem");
         let jwks: Value = reqwest::get(format!("{base}/api/oauth2/jwks"))
             .await
@@ -263,7 +321,13 @@ impl TestApp {
             .json()
             .await
             .expect("jwks json");
-        let kid = jwks["keys"][0]["kid"].as_str().expect("kid").to_owned();
+        // The first key of a fresh database is the key file's.
+        let kid = jwks["keys"]
+            .as_array()
+            .and_then(|keys| keys.last())
+            .and_then(|k| k["kid"].as_str())
+            .expect("kid")
+            .to_owned();
         Self {
             base,
             issuer,
@@ -306,7 +370,7 @@ impl TestApp {
         &self.kid
     }
 
-    /// The PEM of the built-in private key.
+    /// The PEM of the built-in private key (the key file's).
     pub fn signing_key_pem(&self) -> Vec<u8> {
         std::fs::read(self.data_dir.path().join("jwt-signing-key.pem")).unwrap()
     }
