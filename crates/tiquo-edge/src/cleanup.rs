@@ -1,7 +1,9 @@
 //! Deleting bytes nobody references: a released photo at once, everything
 //! else (unattached uploads past their TTL, expired tickets, interrupted
 //! uploads, deletes that failed) by [`collect`], which the server runs
-//! periodically and `tiquo-edge gc` runs on demand.
+//! periodically and `tiquo-edge gc` runs on demand. The same pass drops
+//! sign-in rows that can no longer matter (old send records, expired codes
+//! and refresh tokens).
 //!
 //! Every step is idempotent and guarded by a conditional statement, so
 //! several instances may collect at once: two may both delete the same bytes
@@ -38,6 +40,8 @@ pub struct GcReport {
     pub deleted_objects: Vec<String>,
     /// Deletes that failed this time; retried later.
     pub failed_deletes: Vec<String>,
+    /// Sign-in rows past all use: old send records, expired codes and refresh tokens.
+    pub expired_sign_in_records: u64,
 }
 
 impl GcReport {
@@ -47,6 +51,7 @@ impl GcReport {
             && self.orphaned_uploads.is_empty()
             && self.deleted_objects.is_empty()
             && self.failed_deletes.is_empty()
+            && self.expired_sign_in_records == 0
     }
 }
 
@@ -78,6 +83,8 @@ pub async fn collect(
     // Tickets live on until no upload that started in time can still finish.
     let ticket_cutoff = now - clock::millis(UPLOAD_DEADLINE + UPLOAD_GRACE);
     report.expired_tickets = store.delete_expired_tickets(ticket_cutoff).await?;
+    // The longest send-throttle window is an hour.
+    report.expired_sign_in_records = store.prune_sign_in(now - 3_600_000).await?;
 
     let orphan_cutoff = now - clock::millis(orphan_ttl);
     loop {

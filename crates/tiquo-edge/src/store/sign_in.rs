@@ -108,13 +108,27 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets sends older than `before_ms` (they no longer count anywhere).
-    pub async fn prune_sends(&self, before_ms: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM otp_sends WHERE sent_at_ms < $1")
-            .bind(before_ms)
+    /// Deletes what can no longer matter: sends older than `sends_before_ms`
+    /// (outside every throttle window), expired codes and expired refresh
+    /// tokens. Returns how many rows went.
+    pub async fn prune_sign_in(&self, sends_before_ms: i64) -> Result<u64, StoreError> {
+        let now = clock::now_ms();
+        let mut removed = sqlx::query("DELETE FROM otp_sends WHERE sent_at_ms < $1")
+            .bind(sends_before_ms)
             .execute(&self.pool)
             .await?
-            .rows_affected())
+            .rows_affected();
+        removed += sqlx::query("DELETE FROM otp_codes WHERE expires_at_ms < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        removed += sqlx::query("DELETE FROM refresh_tokens WHERE expires_at_ms < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(removed)
     }
 
     /// Checks a code under the row's lock: `judge` says whether the stored

@@ -2,10 +2,14 @@
 
 use serde_json::json;
 
-use super::{app_with_mail, claims_of, header_of, logout, refresh, sign_in};
+use super::{app_with_mail, claims_of, header_of, logout, refresh, send, sign_in};
 use crate::helpers::{Backend, assert_error, json_of};
+use crate::photos::{execute, query_i64};
 
-crate::both_backends!(sign_in_edit_refresh_logout);
+crate::both_backends!(
+    sign_in_edit_refresh_logout,
+    gc_drops_sign_in_records_past_use
+);
 
 async fn sign_in_edit_refresh_logout(backend: Backend) {
     let (app, sink) = app_with_mail(backend, &[]).await;
@@ -53,4 +57,34 @@ async fn sign_in_edit_refresh_logout(backend: Backend) {
     assert_error(app.get_profile(&access).await, 401, "invalid_token").await;
     let next = renewed["refresh_token"].as_str().unwrap();
     assert_error(refresh(&app, next).await, 401, "invalid_refresh_token").await;
+}
+
+async fn gc_drops_sign_in_records_past_use(backend: Backend) {
+    let (app, sink) = app_with_mail(backend, &[]).await;
+    json_of(
+        send(&app, &json!({ "email": "old@example.com" })).await,
+        200,
+    )
+    .await;
+    sink.wait_for("old@example.com", 1).await;
+    let fresh = sign_in(&app, &sink, "fresh@example.com", 1).await;
+
+    // Nothing is past use yet.
+    let report = app.cli_json(&["gc"]);
+    assert_eq!(report["expiredSignInRecords"], json!(0), "{report}");
+
+    // The unused code expires, its send records leave the hour window, and
+    // the refresh token expires.
+    execute(&app, "UPDATE otp_codes SET expires_at_ms = 1").await;
+    execute(&app, "UPDATE otp_sends SET sent_at_ms = 1").await;
+    execute(&app, "UPDATE refresh_tokens SET expires_at_ms = 1").await;
+    let sends = query_i64(&app, "SELECT COUNT(*) FROM otp_sends").await;
+    assert_eq!(sends, 4, "two sends, each counted per address and per IP");
+    let report = app.cli_json(&["gc"]);
+    // 4 send records + 1 code + 1 refresh token.
+    assert_eq!(report["expiredSignInRecords"], json!(6), "{report}");
+    let report = app.cli_json(&["gc"]);
+    assert_eq!(report["expiredSignInRecords"], json!(0), "{report}");
+    let token = fresh["refresh_token"].as_str().unwrap();
+    assert_error(refresh(&app, token).await, 401, "invalid_refresh_token").await;
 }
