@@ -34,6 +34,12 @@ CREATE TABLE otp_codes (
     PRIMARY KEY (organization_id, email_normalized)
 );
 
+-- One row per throttle key, locked while a send is checked and recorded,
+-- so concurrent sends cannot all pass the limit.
+CREATE TABLE otp_throttle_keys (
+    throttle_key     TEXT    PRIMARY KEY
+);
+
 -- One row per accepted send, per throttle key ("email:…" or "ip:…").
 CREATE TABLE otp_sends (
     throttle_key     TEXT    NOT NULL,

@@ -24,7 +24,7 @@ use crate::clock;
 use crate::domain::{CustomerFields, Email, random_id, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{NewCustomer, RefreshOutcome, StoreError, Totals, UserRow};
+use crate::store::{NewCode, NewCustomer, RefreshOutcome, StoreError, Throttle, Totals, UserRow};
 
 /// Wrong codes that burn a code.
 const MAX_CODE_FAILURES: i64 = 5;
@@ -33,15 +33,10 @@ const MAX_CODE_FAILURES: i64 = 5;
 /// concurrent refresh (two tabs) and refused without revoking the session.
 const REUSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Send limits: (throttle key kind, window, sends allowed in it).
-const EMAIL_LIMITS: [(Duration, i64); 2] = [
-    (Duration::from_secs(60), 1),
-    (Duration::from_secs(3600), 10),
-];
-const IP_LIMITS: [(Duration, i64); 2] = [
-    (Duration::from_secs(60), 10),
-    (Duration::from_secs(3600), 50),
-];
+/// Send limits per address: (window in ms, sends allowed in it).
+const EMAIL_LIMITS: [(i64, i64); 2] = [(60_000, 1), (3_600_000, 10)];
+/// Send limits per client IP.
+const IP_LIMITS: [(i64, i64); 2] = [(60_000, 10), (3_600_000, 50)];
 
 /// Random bytes in a refresh token (256 bits).
 const REFRESH_BYTES: usize = 32;
@@ -64,23 +59,30 @@ async fn send_code(
     let organization_id = organization_field(fields)?;
     let email_key = format!("email:{organization_id}:{}", email.normalized());
     let ip_key = format!("ip:{}", peer.ip());
-    throttle(&state, &email_key, &EMAIL_LIMITS).await?;
-    throttle(&state, &ip_key, &IP_LIMITS).await?;
-
     let code = six_digits();
     let salt = random_id("", 16);
-    let expires_at_ms = clock::now_ms() + clock::millis(state.sign_in.otp_ttl);
+    let throttles = [
+        Throttle {
+            key: &email_key,
+            limits: &EMAIL_LIMITS,
+        },
+        Throttle {
+            key: &ip_key,
+            limits: &IP_LIMITS,
+        },
+    ];
+    let new_code = NewCode {
+        organization_id: &organization_id,
+        email_normalized: &email.normalized(),
+        code_hash: &code_hash(&salt, &code),
+        salt: &salt,
+        expires_at_ms: clock::now_ms() + clock::millis(state.sign_in.otp_ttl),
+    };
     state
         .store
-        .store_code(
-            &[email_key, ip_key],
-            &organization_id,
-            &email.normalized(),
-            &code_hash(&salt, &code),
-            &salt,
-            expires_at_ms,
-        )
-        .await?;
+        .record_send(&throttles, &new_code)
+        .await?
+        .map_err(ApiError::TooManyRequests)?;
     // Mail in the background: the answer must not wait for (or reveal
     // anything through) the mail server.
     let mailer = Arc::clone(&state.mailer);
@@ -285,23 +287,6 @@ async fn link_customer(state: &AppState, user: &UserRow, email: &Email) -> Resul
             .map_err(Into::into),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Refuses the send when `key` is over any of its limits.
-async fn throttle(state: &AppState, key: &str, limits: &[(Duration, i64)]) -> Result<(), ApiError> {
-    let now = clock::now_ms();
-    for &(window, allowed) in limits {
-        let window_ms = clock::millis(window);
-        let (count, oldest) = state.store.sends_since(key, now - window_ms).await?;
-        if count >= allowed {
-            let free_at = oldest.unwrap_or(now) + window_ms;
-            let secs = u64::try_from((free_at - now).max(1000))
-                .unwrap_or(1000)
-                .div_ceil(1000);
-            return Err(ApiError::TooManyRequests(secs));
-        }
-    }
-    Ok(())
 }
 
 /// A six-digit code, uniform over 000000–999999.

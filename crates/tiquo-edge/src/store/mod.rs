@@ -25,7 +25,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 pub use customers::{CustomerRecord, NewCustomer, Saved, Totals};
 pub use keys::KeyRow;
 pub use photos::{AttachError, StoredObject};
-pub use sign_in::{OtpRow, RefreshOutcome, UserRow};
+pub use sign_in::{NewCode, OtpRow, RefreshOutcome, Throttle, UserRow};
 
 use crate::config::{DatabaseKind, redact_url};
 

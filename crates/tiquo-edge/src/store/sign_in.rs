@@ -32,6 +32,30 @@ pub struct UserRow {
     pub email: String,
 }
 
+/// A send-throttle key and its limits: (window in ms, sends allowed in it).
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle<'a> {
+    /// `email:<org>:<address>` or `ip:<address>`.
+    pub key: &'a str,
+    /// The limits.
+    pub limits: &'a [(i64, i64)],
+}
+
+/// A code to store, already hashed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCode<'a> {
+    /// Organization.
+    pub organization_id: &'a str,
+    /// Normalized address.
+    pub email_normalized: &'a str,
+    /// Hex SHA-256 of salt and code.
+    pub code_hash: &'a str,
+    /// Random per code.
+    pub salt: &'a str,
+    /// Unix ms.
+    pub expires_at_ms: i64,
+}
+
 /// What presenting a refresh token found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -54,58 +78,68 @@ pub enum RefreshOutcome {
 }
 
 impl Store {
-    /// Counts sends for `key` since `since_ms`.
-    pub async fn sends_since(
+    /// Checks each throttle key against its limits and, when all allow it,
+    /// records the send and stores (replacing) the code for (organization,
+    /// email), in one transaction. The keys' lock rows are taken first, in a
+    /// fixed order, so concurrent sends queue instead of all passing the
+    /// count. `Err(seconds)` inside: refused, retry after that long.
+    pub async fn record_send(
         &self,
-        key: &str,
-        since_ms: i64,
-    ) -> Result<(i64, Option<i64>), StoreError> {
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(sent_at_ms) FROM otp_sends \
-             WHERE throttle_key = $1 AND sent_at_ms > $2",
-        )
-        .bind(key)
-        .bind(since_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((count, oldest))
-    }
-
-    /// Records an accepted send under each key, and stores (replacing) the
-    /// code for (organization, email), in one transaction.
-    pub async fn store_code(
-        &self,
-        throttle_keys: &[String],
-        organization_id: &str,
-        email_normalized: &str,
-        code_hash: &str,
-        salt: &str,
-        expires_at_ms: i64,
-    ) -> Result<(), StoreError> {
+        throttles: &[Throttle<'_>],
+        code: &NewCode<'_>,
+    ) -> Result<Result<(), u64>, StoreError> {
         let now = clock::now_ms();
+        let mut keys: Vec<&str> = throttles.iter().map(|t| t.key).collect();
+        keys.sort_unstable();
         let mut tx = self.pool.begin().await?;
+        for key in &keys {
+            sqlx::query(
+                "INSERT INTO otp_throttle_keys (throttle_key) VALUES ($1) \
+                 ON CONFLICT (throttle_key) DO UPDATE SET throttle_key = excluded.throttle_key",
+            )
+            .bind(*key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for throttle in throttles {
+            for &(window_ms, allowed) in throttle.limits {
+                let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(sent_at_ms) FROM otp_sends \
+                     WHERE throttle_key = $1 AND sent_at_ms > $2",
+                )
+                .bind(throttle.key)
+                .bind(now - window_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                if count >= allowed {
+                    let free_at = oldest.unwrap_or(now) + window_ms;
+                    let wait_ms = u64::try_from((free_at - now).max(1)).unwrap_or(1);
+                    return Ok(Err(wait_ms.div_ceil(1000)));
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO otp_codes (organization_id, email_normalized, code_hash, salt, \
              expires_at_ms, failed_attempts) VALUES ($1, $2, $3, $4, $5, 0) \
              ON CONFLICT (organization_id, email_normalized) DO UPDATE SET \
              code_hash = $3, salt = $4, expires_at_ms = $5, failed_attempts = 0",
         )
-        .bind(organization_id)
-        .bind(email_normalized)
-        .bind(code_hash)
-        .bind(salt)
-        .bind(expires_at_ms)
+        .bind(code.organization_id)
+        .bind(code.email_normalized)
+        .bind(code.code_hash)
+        .bind(code.salt)
+        .bind(code.expires_at_ms)
         .execute(&mut *tx)
         .await?;
-        for key in throttle_keys {
+        for throttle in throttles {
             sqlx::query("INSERT INTO otp_sends (throttle_key, sent_at_ms) VALUES ($1, $2)")
-                .bind(key)
+                .bind(throttle.key)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Deletes what can no longer matter: sends older than `sends_before_ms`

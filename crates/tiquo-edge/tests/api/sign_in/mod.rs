@@ -100,4 +100,8 @@ pub fn header_of(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON header")
 }
 
+mod codes;
+mod codes_limits;
 mod flow;
+mod keys;
+mod sessions;
