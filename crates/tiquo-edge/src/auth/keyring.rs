@@ -47,6 +47,8 @@ pub struct KeyRing {
     store: Store,
     current: RwLock<Arc<Keys>>,
     last_unknown_reload: Mutex<Option<Instant>>,
+    /// One reload at a time, so an older read never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl KeyRing {
@@ -64,6 +66,7 @@ impl KeyRing {
             store,
             current: RwLock::new(Arc::new(keys)),
             last_unknown_reload: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -77,6 +80,7 @@ impl KeyRing {
 
     /// Re-reads the keys from the database.
     pub async fn reload(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let previous = self.keys();
         let keys = load(&self.store, Some(&previous)).await?;
         if keys.signing.kid() != previous.signing.kid() {

@@ -287,15 +287,18 @@ impl Store {
     ) -> Result<RefreshOutcome, StoreError> {
         let now = clock::now_ms();
         let mut tx = self.pool.begin().await?;
-        let spent: Option<(String, i64)> = sqlx::query_as(
+        // Only a live token is spent: an expired one stays unused, so
+        // presenting it again is not mistaken for reuse.
+        let spent: Option<(String,)> = sqlx::query_as(
             "UPDATE refresh_tokens SET used_at_ms = $2 \
-             WHERE token_hash = $1 AND used_at_ms IS NULL RETURNING session_id, expires_at_ms",
+             WHERE token_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2 \
+             RETURNING session_id",
         )
         .bind(presented_hash)
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((session_id, expires_at_ms)) = spent else {
+        let Some((session_id,)) = spent else {
             drop(tx);
             return self.judge_spent(presented_hash, now, reuse_grace_ms).await;
         };
@@ -305,8 +308,8 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let user_id = match session {
-            Some((user_id, None)) if expires_at_ms > now => user_id,
-            // Expired or revoked: spending it is harmless and keeps it dead.
+            Some((user_id, None)) => user_id,
+            // Revoked: spending it is harmless and keeps it dead.
             _ => {
                 tx.commit().await?;
                 return Ok(RefreshOutcome::Invalid);
