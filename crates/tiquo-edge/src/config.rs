@@ -159,19 +159,25 @@ impl fmt::Debug for SmtpUrl {
 }
 
 impl FromStr for SmtpUrl {
-    type Err = String;
+    type Err = std::convert::Infallible;
 
+    /// Accepts anything: checked in [`Config::resolve`], whose error hides
+    /// the password (clap would echo the raw value).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let url = Url::parse(text)
-            .map_err(|e| format!("invalid SMTP URL '{}': {e}", redact_url(text)))?;
-        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
-            return Err(format!(
-                "invalid SMTP URL '{}': use smtps://HOST[:PORT] or smtp://HOST[:PORT]",
-                redact_url(text)
-            ));
-        }
         Ok(Self(text.to_owned()))
     }
+}
+
+fn check_smtp_url(url: &SmtpUrl) -> anyhow::Result<()> {
+    let shown = redact_url(url.expose());
+    let parsed = Url::parse(url.expose())
+        .map_err(|e| anyhow::anyhow!("invalid SMTP URL '{shown}' (--smtp-url): {e}"))?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+        bail!(
+            "invalid SMTP URL '{shown}' (--smtp-url): use smtps://HOST[:PORT] or smtp://HOST[:PORT]"
+        );
+    }
+    Ok(())
 }
 
 /// A database URL; its `Debug` hides the password, so configuration can be
@@ -345,6 +351,9 @@ impl Config {
             if value == 0 {
                 bail!("{flag} must be at least 1 second");
             }
+        }
+        if let Some(url) = &args.smtp_url {
+            check_smtp_url(url)?;
         }
         lettre::message::Mailbox::from_str(&args.mail_from)
             .map_err(|e| anyhow::anyhow!("invalid --mail-from '{}': {e}", args.mail_from))?;

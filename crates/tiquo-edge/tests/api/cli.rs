@@ -294,14 +294,17 @@ async fn migrate_is_idempotent(backend: Backend) {
 }
 
 /// A `tiquo-edge serve` child process on a free port.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    address: String,
-    log: mpsc::Receiver<String>,
+    /// `127.0.0.1:PORT`.
+    pub(crate) address: String,
+    /// Its stderr, line by line (the start-up line already taken).
+    pub(crate) log: mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
-    fn start(app: &TestApp) -> Self {
+    /// Starts `serve` on the app's data directory and database.
+    pub(crate) fn start(app: &TestApp) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tiquo-edge"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(app.data_dir.path())

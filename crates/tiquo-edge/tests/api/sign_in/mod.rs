@@ -104,4 +104,5 @@ mod codes;
 mod codes_limits;
 mod flow;
 mod keys;
+mod log_mode;
 mod sessions;
