@@ -2,7 +2,7 @@
 //! to the library. Errors end up as one line on stderr and exit code 1.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,8 +30,17 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(Some(output)) => {
-            println!("{output}");
-            ExitCode::SUCCESS
+            // A reader that stops early (`| head`) is not an error of ours;
+            // println! would panic on the closed pipe.
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the output: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {

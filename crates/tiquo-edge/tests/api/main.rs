@@ -9,6 +9,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod cli_output;
 mod http;
 mod photos;
 mod profile;
