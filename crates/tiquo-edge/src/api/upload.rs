@@ -34,8 +34,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A refused body is still read, and thrown away, up to this many bytes (or
 /// for [`DRAIN_TIME`]) so a client that is still sending sees the answer
-/// instead of a reset connection. Not when it asked `Expect: 100-continue`:
-/// then it has sent nothing and waits for the verdict.
+/// instead of a reset connection. Not when it asked `Expect: 100-continue`
+/// and the body was never read: then hyper has not sent `100 Continue`, so
+/// the client has sent nothing and waits for the verdict.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -239,6 +240,8 @@ struct Incoming {
     received: u64,
     deadline: Instant,
     finished: bool,
+    /// Reading the body makes hyper send `100 Continue`.
+    polled: bool,
 }
 
 impl Incoming {
@@ -248,12 +251,14 @@ impl Incoming {
             received: 0,
             deadline: Instant::now() + UPLOAD_DEADLINE,
             finished: false,
+            polled: false,
         }
     }
 
     /// The next piece of data; an error once the body passes the size limit,
     /// stalls, runs past the deadline or breaks off.
     async fn next(&mut self) -> Result<Option<Bytes>, ApiError> {
+        self.polled = true;
         loop {
             let wait = IDLE_TIMEOUT.min(self.deadline.saturating_duration_since(Instant::now()));
             let frame = match tokio::time::timeout(wait, self.body.frame()).await {
@@ -287,7 +292,7 @@ impl Incoming {
             .get(header::EXPECT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        if self.finished || waiting_for_verdict {
+        if self.finished || (waiting_for_verdict && !self.polled) {
             return refusal;
         }
         let _ = tokio::time::timeout(DRAIN_TIME, async {

@@ -110,6 +110,7 @@ crate::storage_matrix!(
     largest_accepted_image_is_stored_whole,
     five_mib_with_content_length_is_refused,
     five_mib_without_content_length_is_cut_off,
+    a_client_told_to_continue_still_gets_the_refusal,
     interrupted_upload_leaves_nothing_and_the_ticket_stays_usable,
 );
 
@@ -233,4 +234,42 @@ async fn interrupted_upload_leaves_nothing_and_the_ticket_stays_usable(
     let served = fetch(&app, &id).await;
     assert!(served.bytes().await.unwrap().as_ref() == bytes.as_slice());
     assert_eq!(stored_keys(&app).await, vec![format!("photos/{id}")]);
+}
+
+/// `Expect: 100-continue` without a Content-Length: the server must read to
+/// find the size, which sends `100 Continue`, so the client streams; when it
+/// passes the limit the answer must still reach it (drained, not reset).
+async fn a_client_told_to_continue_still_gets_the_refusal(backend: Backend, storage: Storage) {
+    let app = TestApp::spawn_on(backend, storage, &[]).await;
+    let (_, token) = app.customer_with_token("continued@example.com");
+    let url = upload_url(&app, &token).await;
+    let headers = [
+        ("Content-Type", "image/jpeg".to_owned()),
+        ("Transfer-Encoding", "chunked".to_owned()),
+        ("Expect", "100-continue".to_owned()),
+    ];
+    let (mut stream, head) = open(&app, &url, &headers).await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("an interim answer within 10 s")
+            .unwrap();
+        assert_eq!(read, 1, "connection closed before 100 Continue");
+        interim.push(byte[0]);
+    }
+    let interim = String::from_utf8_lossy(&interim).to_string();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    let mut wire = Vec::new();
+    for piece in jpeg(MAX_ACCEPTED + 1024 * 1024).chunks(64 * 1024) {
+        wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let _ = stream.write_all(&wire).await;
+    assert_error(read_response(&mut stream).await, 413, "payload_too_large").await;
+    assert_nothing_left(&app, "a continued upload past the limit").await;
 }
