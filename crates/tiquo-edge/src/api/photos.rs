@@ -16,7 +16,7 @@ use super::{CLIENT_API, storage};
 use crate::auth::Identity;
 use crate::cleanup;
 use crate::clock;
-use crate::domain::{ImageType, MAX_IMAGE_BYTES, StorageId, random_id, sha256_hex};
+use crate::domain::{ImageType, MAX_IMAGE_BYTES, StorageId, json_object, random_id, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AttachError, CustomerRecord, StoredObject};
@@ -126,17 +126,7 @@ async fn linked_customer(
 
 /// `storageId` from `{"storageId": "…"}`; nothing else is allowed.
 fn storage_id_field(body: &Value) -> Result<String, ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::InvalidRequest(
-            "The request body must be a JSON object".to_owned(),
-        ));
-    };
-    if let Some(unknown) = map.keys().find(|k| k.as_str() != "storageId") {
-        return Err(ApiError::field(
-            unknown.clone(),
-            format!("Unknown field '{unknown}'; the only field is storageId"),
-        ));
-    }
+    let map = json_object(body, &["storageId"])?;
     match map.get("storageId") {
         Some(Value::String(id)) => Ok(id.clone()),
         Some(_) => Err(ApiError::field("storageId", "storageId must be a string")),

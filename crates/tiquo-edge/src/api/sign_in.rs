@@ -21,7 +21,7 @@ use super::json_body::JsonBody;
 use super::respond::envelope_json;
 use crate::auth::{DEFAULT_ORGANIZATION, Identity, TokenRequest};
 use crate::clock;
-use crate::domain::{CustomerFields, Email, random_id, sha256_hex};
+use crate::domain::{CustomerFields, Email, json_object, random_id, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{NewCode, NewCustomer, RefreshOutcome, StoreError, Throttle, Totals, UserRow};
@@ -54,7 +54,7 @@ async fn send_code(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = object(&body, &["email", "organizationId"])?;
+    let fields = json_object(&body, &["email", "organizationId"])?;
     let email = email_field(fields)?;
     let organization_id = organization_field(fields)?;
     let email_key = format!("email:{organization_id}:{}", email.normalized());
@@ -100,7 +100,7 @@ async fn verify_code(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = object(&body, &["email", "code", "organizationId"])?;
+    let fields = json_object(&body, &["email", "code", "organizationId"])?;
     let email = email_field(fields)?;
     let organization_id = organization_field(fields)?;
     let code = match fields.get("code") {
@@ -150,7 +150,7 @@ async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = object(&body, &["refresh_token"])?;
+    let fields = json_object(&body, &["refresh_token"])?;
     let presented = match fields.get("refresh_token") {
         Some(Value::String(token)) if !token.is_empty() => token,
         Some(Value::String(_)) | None => {
@@ -304,25 +304,6 @@ fn six_digits() -> String {
 
 fn code_hash(salt: &str, code: &str) -> String {
     sha256_hex(format!("{salt}:{code}").as_bytes())
-}
-
-/// The body as an object with only `allowed` fields.
-fn object<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::InvalidRequest(
-            "The request body must be a JSON object".to_owned(),
-        ));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            unknown.clone(),
-            format!(
-                "Unknown field '{unknown}'; allowed fields: {}",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    Ok(map)
 }
 
 fn email_field(fields: &Map<String, Value>) -> Result<Email, ApiError> {

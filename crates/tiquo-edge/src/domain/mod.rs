@@ -20,6 +20,31 @@ pub use photo_url::PhotoUrl;
 pub use profile_patch::{CustomerFields, ProfilePatch};
 pub use storage_id::StorageId;
 
+/// `body` as a JSON object whose keys are all in `allowed`. Unknown fields
+/// are reported before anything else, so a typo is named even when another
+/// field is also wrong.
+pub fn json_object<'a>(
+    body: &'a serde_json::Value,
+    allowed: &[&str],
+) -> Result<&'a serde_json::Map<String, serde_json::Value>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let serde_json::Value::Object(map) = body else {
+        return Err(ApiError::InvalidRequest(
+            "The request body must be a JSON object".to_owned(),
+        ));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::field(
+            unknown.clone(),
+            format!(
+                "Unknown field '{unknown}'; allowed fields: {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(map)
+}
+
 /// True when `text` holds a control character (C0, DEL or C1; tab and newline included).
 fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)

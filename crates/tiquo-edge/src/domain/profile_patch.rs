@@ -44,22 +44,7 @@ pub const FIELDS: [&str; 5] = [
 impl ProfilePatch {
     /// Parses a JSON document; the first problem found is the error.
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let Value::Object(map) = body else {
-            return Err(ApiError::InvalidRequest(
-                "The request body must be a JSON object".to_owned(),
-            ));
-        };
-        // Report unknown fields before anything else, so a typo is named
-        // even when another field is also wrong.
-        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(ApiError::field(
-                unknown.clone(),
-                format!(
-                    "Unknown field '{unknown}'; allowed fields: {}",
-                    FIELDS.join(", ")
-                ),
-            ));
-        }
+        let map = super::json_object(body, &FIELDS)?;
         Ok(Self {
             first_name: required_string(map, "firstName")?
                 .map(|s| PersonName::parse("firstName", s))
