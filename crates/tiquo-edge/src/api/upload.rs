@@ -111,10 +111,15 @@ async fn receive(
     let (writer, stored) = match copy(writer, head, &mut body).await {
         Ok(done) => done,
         Err((writer, refusal)) => {
-            if let Err(e) = writer.abort().await {
-                tracing::warn!(error = %e, "aborting a refused upload failed");
+            match writer.abort().await {
+                Ok(()) => forget(&state, &storage_id).await,
+                // Its queue entry stays, so gc removes whatever is left.
+                Err(e) => tracing::warn!(
+                    storage_id = %storage_id,
+                    error = %e,
+                    "aborting a refused upload failed; gc will clean up"
+                ),
             }
-            forget(&state, &storage_id).await;
             return Err(body.refuse(&headers, refusal).await);
         }
     };
